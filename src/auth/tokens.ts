@@ -1,0 +1,102 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { recordAudit } from '../audit/recorder.js';
+import { uniqueViolation, type Database } from '../db/database.js';
+import { parseScopes, type Scope } from './scopes.js';
+
+/** A token as the server knows it after authentication; never holds the secret. */
+export interface Principal {
+  tokenId: string;
+  name: string;
+  scopes: Scope[];
+}
+
+/** A token as `iam token list` shows it. */
+export interface TokenInfo {
+  name: string;
+  scopes: Scope[];
+  created: string;
+  lastUsed: string | null;
+  revoked: string | null;
+}
+
+/** A failure the CLI shows as is: duplicate or unknown names, bad scopes. */
+export class TokenError extends Error {}
+
+// Tokens read `iam_<id>_<secret>`: the id finds the row, the secret is compared by hash in
+// constant time, so neither a database index nor string comparison leaks timing about it.
+const TOKEN_PATTERN = /^iam_([a-f0-9]{16})_([A-Za-z0-9_-]{43})$/;
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Issues, lists, revokes and checks API tokens; only a hash of each secret is stored. */
+export class TokenService {
+  constructor(private readonly db: Database) {}
+
+  /** Creates a token and returns its full text, the only time it is ever available. */
+  async create(name: string, scopeList: string, actor: string): Promise<{ token: string; scopes: Scope[] }> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/.test(name)) {
+      throw new TokenError('a token name is 1-128 letters, digits, ".", "_", "@" or "-", starting with a letter or digit');
+    }
+    const scopes = parseScopesOrFail(scopeList);
+    const id = randomBytes(8).toString('hex');
+    const secret = randomBytes(32).toString('base64url');
+    const now = new Date().toISOString();
+    try {
+      await this.db.transaction(async (tx) => {
+        await tx.execute(
+          'INSERT INTO api_tokens (id, name, secret_hash, scopes, created) VALUES (?, ?, ?, ?, ?)',
+          [id, name, sha256(secret).toString('hex'), scopes.join(' '), now],
+        );
+        await recordAudit(tx, { actor, action: 'token.create', targetType: 'token', targetId: name, details: { scopes } });
+      });
+    } catch (err) {
+      if (uniqueViolation(err)) throw new TokenError(`a token named "${name}" already exists`);
+      throw err;
+    }
+    return { token: `iam_${id}_${secret}`, scopes };
+  }
+
+  /** Every token, newest first, without secrets. */
+  async list(): Promise<TokenInfo[]> {
+    const rows = await this.db.query<{ name: string; scopes: string; created: string; last_used: string | null; revoked: string | null }>(
+      'SELECT name, scopes, created, last_used, revoked FROM api_tokens ORDER BY created DESC, name',
+    );
+    return rows.map((r) => ({ name: r.name, scopes: r.scopes.split(' ') as Scope[], created: r.created, lastUsed: r.last_used, revoked: r.revoked }));
+  }
+
+  /** Revokes a token by name; it stops working at once. */
+  async revoke(name: string, actor: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const changed = await tx.execute('UPDATE api_tokens SET revoked = ? WHERE name = ? AND revoked IS NULL', [new Date().toISOString(), name]);
+      if (changed === 0) throw new TokenError(`no active token named "${name}"`);
+      await recordAudit(tx, { actor, action: 'token.revoke', targetType: 'token', targetId: name });
+    });
+  }
+
+  /** The principal a bearer token belongs to, or undefined for any unknown, malformed or revoked token alike. */
+  async authenticate(bearer: string): Promise<Principal | undefined> {
+    const match = TOKEN_PATTERN.exec(bearer);
+    // Hash even when the format is wrong, so a malformed token costs what a valid one does.
+    const presented = sha256(match?.[2] ?? bearer);
+    const [row] = match
+      ? await this.db.query<{ id: string; name: string; secret_hash: string; scopes: string }>(
+          'SELECT id, name, secret_hash, scopes FROM api_tokens WHERE id = ? AND revoked IS NULL',
+          [match[1]],
+        )
+      : [];
+    const stored = row ? Buffer.from(row.secret_hash, 'hex') : Buffer.alloc(32);
+    const equal = timingSafeEqual(presented, stored);
+    if (!row || !equal) return undefined;
+    return { tokenId: row.id, name: row.name, scopes: row.scopes.split(' ') as Scope[] };
+  }
+}
+
+function parseScopesOrFail(list: string): Scope[] {
+  try {
+    return parseScopes(list);
+  } catch (err) {
+    throw new TokenError((err as Error).message);
+  }
+}

@@ -1,0 +1,159 @@
+import { userInfo } from 'node:os';
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../config/index.js';
+import { Database } from '../db/database.js';
+import { createLogger } from '../log/logger.js';
+import { startServer } from '../http/server.js';
+import { TokenError, TokenService } from '../auth/tokens.js';
+import { SCOPES } from '../auth/scopes.js';
+import { verifyAuditChain } from '../audit/verify.js';
+import { exportAuditEvents, type ExportFormat } from '../audit/export.js';
+import { Progress } from './progress.js';
+
+/** The actor CLI commands are audited as. */
+const cliActor = () => `cli:${userInfo().username}`;
+
+function config(): Config {
+  return loadConfig();
+}
+
+/** Opens the configured database with migrations applied, runs `work`, and closes it. */
+async function withDatabase<T>(work: (db: Database) => Promise<T>): Promise<T> {
+  const cfg = config();
+  await Database.ensureExists(cfg.databaseUrl);
+  const db = await Database.connect(cfg.databaseUrl);
+  try {
+    await db.migrate();
+    return await work(db);
+  } finally {
+    await db.close();
+  }
+}
+
+function isoTime(value: string, name: string): string {
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new TokenError(`${name} must be an ISO-8601 time, e.g. 2026-01-31T00:00:00Z`);
+  return new Date(t).toISOString();
+}
+
+/** Builds the `iam` command tree; exported for tests. */
+export function buildCli(): Command {
+  const program = new Command('iam')
+    .description('Workforce identity and access-governance server')
+    .showHelpAfterError()
+    .configureHelp({ sortSubcommands: true });
+
+  program.command('serve')
+    .description('migrate the database and serve the HTTP API (SCIM at /scim/v2, health at /healthz)')
+    .action(async () => {
+      const cfg = config();
+      const log = createLogger(cfg.logLevel);
+      const server = await startServer(cfg, log);
+      process.stdout.write(`iam listening on ${server.url} (SCIM at ${server.url}/scim/v2)\n`);
+      process.stdout.write('Create an API token with: npx iam token create --name NAME --scopes scim:read,scim:write\n');
+      const stop = async (signal: string) => {
+        log.info({ signal }, 'shutting down');
+        await server.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop('SIGINT'));
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+    });
+
+  program.command('migrate')
+    .description('apply pending database migrations and exit')
+    .action(async () => {
+      const cfg = config();
+      await Database.ensureExists(cfg.databaseUrl);
+      const db = await Database.connect(cfg.databaseUrl);
+      try {
+        const applied = await db.migrate();
+        process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+      } finally {
+        await db.close();
+      }
+    });
+
+  const token = program.command('token').description('manage API tokens (only a hash of each is stored)');
+  token.command('create')
+    .description('create a token and print it once, on the last line of output')
+    .requiredOption('--name <name>', 'a unique name for the token, e.g. okta or entra-prod')
+    .requiredOption('--scopes <list>', `comma-separated scopes: ${Object.keys(SCOPES).join(', ')}`)
+    .action(async (opts: { name: string; scopes: string }) => {
+      const { token: text, scopes } = await withDatabase((db) => new TokenService(db).create(opts.name, opts.scopes, cliActor()));
+      process.stdout.write(`created token "${opts.name}" with scopes ${scopes.join(', ')}; it is shown only now:\n${text}\n`);
+    });
+  token.command('list')
+    .description('list tokens (names, scopes, dates; never secrets)')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (opts: { json?: boolean }) => {
+      const list = await withDatabase((db) => new TokenService(db).list());
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+        return;
+      }
+      const rows = list.map((t) => [t.name, t.scopes.join(','), t.created, t.revoked ? `revoked ${t.revoked}` : 'active']);
+      const header = ['NAME', 'SCOPES', 'CREATED', 'STATUS'];
+      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+      for (const row of [header, ...rows]) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`);
+    });
+  token.command('revoke')
+    .description('revoke a token by name; it stops working at once')
+    .argument('<name>', 'the token name')
+    .action(async (name: string) => {
+      await withDatabase((db) => new TokenService(db).revoke(name, cliActor()));
+      process.stdout.write(`revoked token "${name}"\n`);
+    });
+
+  const audit = program.command('audit').description('verify and export the tamper-evident audit trail');
+  audit.command('verify')
+    .description('recompute the hash chain; exit 0 when intact, 1 naming the first broken event')
+    .action(async () => {
+      const report = await withDatabase(async (db) => {
+        const progress = new Progress('verifying audit events');
+        const result = await verifyAuditChain(db, (n) => progress.update(n));
+        progress.finish(result.eventsChecked);
+        return result;
+      });
+      if (report.ok) {
+        process.stdout.write(`audit chain intact: ${report.eventsChecked} events verified\n`);
+      } else {
+        process.stdout.write(`audit chain BROKEN at event ${report.brokenAt!.id}: ${report.brokenAt!.reason} (${report.eventsChecked} events verified before it)\n`);
+        process.exitCode = 1;
+      }
+    });
+  audit.command('export')
+    .description('stream audit events to stdout, oldest first, in constant memory')
+    .addOption(new Option('--format <format>', 'output format').choices(['csv', 'jsonl']).default('jsonl'))
+    .option('--since <time>', 'only events at or after this ISO-8601 time')
+    .option('--until <time>', 'only events before this ISO-8601 time')
+    .action(async (opts: { format: ExportFormat; since?: string; until?: string }) => {
+      const range = {
+        since: opts.since ? isoTime(opts.since, '--since') : undefined,
+        until: opts.until ? isoTime(opts.until, '--until') : undefined,
+      };
+      await withDatabase(async (db) => {
+        for await (const line of exportAuditEvents(db, opts.format, range)) {
+          if (!process.stdout.write(line)) await new Promise((r) => process.stdout.once('drain', r));
+        }
+      });
+    });
+  return program;
+}
+
+/** Runs the CLI; expected failures print one clear line and exit 2, never a stack trace. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof TokenError) {
+      process.stderr.write(`iam: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`iam: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,174 @@
+import type { DataSource, QueryRunner } from 'typeorm';
+import { createDataSource, parseDatabaseUrl, redactDatabaseUrl, type Dialect } from './data-source.js';
+
+/** A place to run parameterized SQL: the database itself or an open transaction. */
+export interface Sql {
+  readonly dialect: Dialect;
+  /** Runs a SELECT and returns its rows. */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Runs a statement and returns the number of rows it changed. */
+  execute(sql: string, params?: unknown[]): Promise<number>;
+}
+
+/** A unit of work; `afterCommit` callbacks run once the transaction has committed. */
+export interface Transaction extends Sql {
+  afterCommit(fn: () => void): void;
+}
+
+class RunnerSql implements Transaction {
+  private readonly commitHooks: Array<() => void> = [];
+  constructor(readonly dialect: Dialect, private readonly runner: QueryRunner) {}
+
+  async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const result = await this.runner.query(sql, params, true);
+    return result.records as T[];
+  }
+
+  async execute(sql: string, params: unknown[] = []): Promise<number> {
+    const result = await this.runner.query(sql, params, true);
+    return result.affected ?? 0;
+  }
+
+  afterCommit(fn: () => void): void {
+    this.commitHooks.push(fn);
+  }
+
+  runCommitHooks(): void {
+    for (const hook of this.commitHooks) hook();
+  }
+}
+
+/** A FIFO lock: SQLite has one connection, so its transactions must take turns. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const prior = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((r) => (release = r));
+    await prior;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+/** The database: dialect-aware SQL helpers and explicit transactions on top of TypeORM. */
+export class Database implements Sql {
+  readonly dialect: Dialect;
+  private readonly sqliteLock = new Mutex();
+
+  private constructor(readonly dataSource: DataSource) {
+    this.dialect = dataSource.options.type === 'mysql' ? 'mysql' : 'sqlite';
+  }
+
+  /** Connects to the database a URL names; the error never carries the password. */
+  static async connect(url: string): Promise<Database> {
+    const dataSource = createDataSource(url);
+    try {
+      await dataSource.initialize();
+    } catch (err) {
+      const message = (err as Error).message.split(url).join(redactDatabaseUrl(url));
+      throw new Error(`cannot connect to ${redactDatabaseUrl(url)}: ${message}`);
+    }
+    return new Database(dataSource);
+  }
+
+  /** Creates the MySQL database named in the URL if it does not exist yet (SQLite creates its file itself). */
+  static async ensureExists(url: string): Promise<void> {
+    const target = parseDatabaseUrl(url);
+    if (target.dialect !== 'mysql') return;
+    const { createConnection } = await import('mysql2/promise');
+    const conn = await createConnection({
+      host: target.host, port: target.port, user: target.user, password: target.password,
+    });
+    try {
+      await conn.query(
+        `CREATE DATABASE IF NOT EXISTS ${conn.escapeId(target.database!)} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+      );
+    } finally {
+      await conn.end();
+    }
+  }
+
+  /** Applies pending migrations; returns the names of those applied. */
+  async migrate(): Promise<string[]> {
+    const applied = await this.dataSource.runMigrations({ transaction: 'each' });
+    return applied.map((m) => m.name);
+  }
+
+  /** Runs a SELECT outside any transaction. */
+  async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    if (this.dialect === 'sqlite') {
+      return this.sqliteLock.run(async () => (await this.dataSource.query(sql, params)) as T[]);
+    }
+    return (await this.dataSource.query(sql, params)) as T[];
+  }
+
+  /** Runs one statement in its own implicit transaction. */
+  async execute(sql: string, params: unknown[] = []): Promise<number> {
+    return this.transaction((tx) => tx.execute(sql, params));
+  }
+
+  /** Runs `work` in one transaction: commit on success, rollback on any error. */
+  async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      const runner = this.dataSource.createQueryRunner();
+      const tx = new RunnerSql(this.dialect, runner);
+      try {
+        await runner.startTransaction();
+        let result: T;
+        try {
+          result = await work(tx);
+          await runner.commitTransaction();
+        } catch (err) {
+          if (runner.isTransactionActive) await runner.rollbackTransaction();
+          throw err;
+        }
+        tx.runCommitHooks();
+        return result;
+      } finally {
+        if (this.dialect === 'mysql') await runner.release();
+      }
+    };
+    return this.dialect === 'sqlite' ? this.sqliteLock.run(run) : run();
+  }
+
+  /** True when the database answers a trivial query. */
+  async ping(): Promise<boolean> {
+    try {
+      await this.query('SELECT 1 AS ok');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+  }
+
+  /** `INSERT IGNORE` in the dialect's words: a duplicate key leaves the existing row alone. */
+  insertIgnore(): string {
+    return this.dialect === 'mysql' ? 'INSERT IGNORE' : 'INSERT OR IGNORE';
+  }
+}
+
+/** `INSERT IGNORE` for a dialect. */
+export function insertIgnore(dialect: Dialect): string {
+  return dialect === 'mysql' ? 'INSERT IGNORE' : 'INSERT OR IGNORE';
+}
+
+/** The name of the unique index a duplicate-key error hit, or undefined when it is another error. */
+export function uniqueViolation(err: unknown): string | undefined {
+  const e = err as { code?: string; errno?: number; message?: string; driverError?: { code?: string; message?: string } };
+  const code = e.driverError?.code ?? e.code;
+  const message = e.driverError?.message ?? e.message ?? '';
+  if (code === 'ER_DUP_ENTRY') return /for key '(?:[^.']+\.)?([^']+)'/.exec(message)?.[1] ?? 'unknown';
+  if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+    // SQLite names columns, not indexes: "UNIQUE constraint failed: identities.user_name".
+    return /failed: (.+)$/.exec(message)?.[1] ?? 'unknown';
+  }
+  return undefined;
+}

@@ -1,0 +1,39 @@
+import { randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
+import type { Logger } from '../../log/logger.js';
+import type { HttpMetrics } from '../metrics.js';
+
+/** Per-request state the middleware chain shares. */
+export interface RequestState {
+  requestId: string;
+  log: Logger;
+  principal?: import('../../auth/tokens.js').Principal;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Gives each request an id (the caller's X-Request-Id when well-formed), a child logger, one
+ * access-log line and its metrics. The route label is the matched pattern, never the raw URL,
+ * so ids in paths do not explode the metric's cardinality.
+ */
+export function requestContext(log: Logger, metrics: HttpMetrics): Middleware {
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    const incoming = ctx.get('x-request-id');
+    const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const state = ctx.state as RequestState;
+    state.requestId = requestId;
+    state.log = log.child({ requestId });
+    ctx.set('X-Request-Id', requestId);
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      metrics.requests.inc({ method: ctx.method, route, status: String(ctx.status) });
+      metrics.duration.observe({ method: ctx.method, route }, seconds);
+      state.log.info({ method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10, actor: state.principal?.name }, 'request');
+    }
+  };
+}

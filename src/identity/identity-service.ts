@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import { recordAudit } from '../audit/recorder.js';
+import { uniqueViolation, type Database, type Transaction } from '../db/database.js';
+import { USER_COLUMNS } from '../scim/sql-map.js';
+import { columnValues, valueRows, VALUE_ROW_COLUMNS } from './columns.js';
+import { IdentityError, notFound } from './errors.js';
+import { changedAttributes, forUpdate, fromRow, type ChangeContext, type ResourceRow, type StoredResource } from './resources.js';
+
+type Doc = Record<string, unknown>;
+
+const COLUMN_NAMES = USER_COLUMNS.map((c) => c.column);
+const MULTI_VALUED = ['emails', 'phoneNumbers', 'ims', 'photos', 'addresses', 'entitlements', 'roles', 'x509Certificates'];
+
+/** The outcome of a change: the identity before and after, for the lifecycle to classify. */
+export interface IdentityChange {
+  before?: StoredResource;
+  after?: StoredResource;
+}
+
+/**
+ * The one write path for identities. SCIM handlers and HR imports both call it, so a change
+ * means the same thing whichever door it came through; each change is audited in its own
+ * transaction.
+ */
+export class IdentityService {
+  constructor(private readonly db: Database) {}
+
+  /** Reads one identity. */
+  async get(id: string): Promise<StoredResource | undefined> {
+    const [row] = await this.db.query<ResourceRow>('SELECT id, doc, version, created, last_modified FROM identities WHERE id = ?', [id]);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Creates an identity from a validated User document. */
+  async create(doc: Doc, ctx: ChangeContext): Promise<StoredResource> {
+    const id = randomUUID();
+    const now = new Date().toISOString();
+    const body = withDefaults(doc);
+    return this.db.transaction(async (tx) => {
+      await insertIdentity(tx, id, body, now);
+      await recordAudit(tx, {
+        actor: ctx.actor, action: 'identity.create', targetType: 'identity', targetId: id, requestId: ctx.requestId,
+        details: { after: summary(body) },
+      });
+      return { id, doc: body, version: 1, created: now, lastModified: now };
+    }).catch(rethrowConflict(body));
+  }
+
+  /**
+   * Applies `change` to the current document under a row lock and stores the result; `ifVersion`
+   * makes it conditional (If-Match). Returns the identity unchanged when `change` changes nothing.
+   */
+  async update(id: string, change: (current: Doc) => Doc | Promise<Doc>, ctx: ChangeContext, ifVersion?: number[]): Promise<IdentityChange & { after: StoredResource }> {
+    return this.db.transaction(async (tx) => {
+      const before = await lockIdentity(tx, id);
+      checkVersion(before, ifVersion);
+      const next = withDefaults(await change(structuredClone(before.doc)));
+      const changed = changedAttributes(before.doc, next);
+      if (Object.keys(changed).length === 0) return { before, after: before };
+      const now = new Date().toISOString();
+      await tx.execute(
+        `UPDATE identities SET ${COLUMN_NAMES.map((c) => `${c} = ?`).join(', ')}, display_label = ?, doc = ?, version = version + 1, last_modified = ? WHERE id = ?`,
+        [...columnValues(next, USER_COLUMNS), next.displayName ?? null, JSON.stringify(next), now, id],
+      );
+      if (MULTI_VALUED.some((attr) => attr in changed)) {
+        await tx.execute('DELETE FROM identity_values WHERE identity_id = ?', [id]);
+        await insertValues(tx, id, next);
+      }
+      await recordAudit(tx, {
+        actor: ctx.actor, action: 'identity.update', targetType: 'identity', targetId: id, requestId: ctx.requestId,
+        details: { changed },
+      });
+      return { before, after: { id, doc: next, version: before.version + 1, created: before.created, lastModified: now } };
+    }).catch(rethrowConflict());
+  }
+
+  /** Deletes an identity and its group memberships. */
+  async remove(id: string, ctx: ChangeContext, ifVersion?: number[]): Promise<IdentityChange> {
+    return this.db.transaction(async (tx) => {
+      const before = await lockIdentity(tx, id);
+      checkVersion(before, ifVersion);
+      await tx.execute('DELETE FROM group_members WHERE member_id = ?', [id]);
+      await tx.execute('DELETE FROM identities WHERE id = ?', [id]);
+      await recordAudit(tx, {
+        actor: ctx.actor, action: 'identity.delete', targetType: 'identity', targetId: id, requestId: ctx.requestId,
+        details: { before: summary(before.doc) },
+      });
+      return { before };
+    });
+  }
+}
+
+/** Throws preconditionFailed unless the resource is at one of the versions the client expects. */
+export function checkVersion(current: StoredResource, ifVersion: number[] | undefined): void {
+  if (ifVersion && !ifVersion.includes(current.version)) {
+    throw new IdentityError('preconditionFailed', `the resource is at version ${current.version}, not ${ifVersion.join(' or ')}`);
+  }
+}
+
+async function lockIdentity(tx: Transaction, id: string): Promise<StoredResource> {
+  const [row] = await tx.query<ResourceRow>(`SELECT id, doc, version, created, last_modified FROM identities WHERE id = ?${forUpdate(tx.dialect)}`, [id]);
+  if (!row) throw notFound('User', id);
+  return fromRow(row);
+}
+
+async function insertIdentity(tx: Transaction, id: string, doc: Doc, now: string): Promise<void> {
+  await tx.execute(
+    `INSERT INTO identities (id, ${COLUMN_NAMES.join(', ')}, display_label, version, created, last_modified, doc)
+     VALUES (?, ${COLUMN_NAMES.map(() => '?').join(', ')}, ?, 1, ?, ?, ?)`,
+    [id, ...columnValues(doc, USER_COLUMNS), doc.displayName ?? null, now, now, JSON.stringify(doc)],
+  );
+  await insertValues(tx, id, doc);
+}
+
+async function insertValues(tx: Transaction, id: string, doc: Doc): Promise<void> {
+  const rows = valueRows(id, doc);
+  if (rows.length === 0) return;
+  const one = `(${VALUE_ROW_COLUMNS.map(() => '?').join(', ')})`;
+  await tx.execute(`INSERT INTO identity_values (${VALUE_ROW_COLUMNS.join(', ')}) VALUES ${rows.map(() => one).join(', ')}`, rows.flat());
+}
+
+/** An identity is active unless it says otherwise; the stored document states it explicitly. */
+function withDefaults(doc: Doc): Doc {
+  return doc.active === undefined ? { ...doc, active: true } : doc;
+}
+
+function summary(doc: Doc): Record<string, unknown> {
+  const { schemas: _schemas, ...rest } = doc;
+  return rest;
+}
+
+function rethrowConflict(doc?: Doc) {
+  return (err: unknown): never => {
+    const index = uniqueViolation(err);
+    if (index && /user_name/.test(index)) {
+      throw new IdentityError('conflict', `userName ${doc?.userName ? `"${String(doc.userName)}" ` : ''}is already taken`);
+    }
+    throw err;
+  };
+}

@@ -1,0 +1,122 @@
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { TokenService } from '../auth/tokens.js';
+import { BodyError, readJsonBody } from '../http/body.js';
+import { AuthError, authenticate, requireScope } from '../http/middleware/authenticate.js';
+import type { RequestState } from '../http/middleware/request-context.js';
+import { bulk } from './bulk.js';
+import type { ScimCall, ScimDeps, ScimResult } from './context.js';
+import { discoveryHandlers, type Discovery } from './discovery.js';
+import { fromScimmy, ScimError } from './errors.js';
+import { groups } from './groups.js';
+import { searchAll, searchResource } from './search.js';
+import { users } from './users.js';
+
+/** Where the SCIM API is mounted. */
+export const SCIM_PREFIX = '/scim/v2';
+
+const SCIM_JSON = 'application/scim+json; charset=utf-8';
+
+/** Renders every failure on SCIM routes as a SCIM error body; an unexpected fault is an opaque 500. */
+function scimErrors(): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const state = ctx.state as RequestState;
+      let error: ScimError;
+      if (err instanceof AuthError) {
+        error = new ScimError(err.status, undefined, err.message);
+        if (err.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="iam", error="invalid_token"');
+      } else if (err instanceof BodyError) {
+        error = new ScimError(err.status, err.status === 400 ? 'invalidSyntax' : err.status === 413 ? 'tooMany' : undefined, err.message);
+      } else {
+        const known = fromScimmy(err);
+        if (known) {
+          error = known;
+        } else {
+          state.log.error({ err }, 'unexpected error in SCIM request');
+          error = new ScimError(500, undefined, `internal error; quote request id ${state.requestId} to the administrator`);
+        }
+      }
+      ctx.status = error.status;
+      ctx.type = SCIM_JSON;
+      ctx.body = error.toBody();
+    }
+  };
+}
+
+function baseUrl(ctx: Context, publicUrl: string): string {
+  return `${publicUrl ? publicUrl.replace(/\/$/, '') : `${ctx.protocol}://${ctx.host}`}${SCIM_PREFIX}`;
+}
+
+/** Builds the /scim/v2 router: discovery without auth, resources behind bearer tokens with scim:read / scim:write. */
+export function scimRouter(deps: ScimDeps, tokens: TokenService, discovery: Discovery, publicUrl: string): Router {
+  const router = new Router({ prefix: SCIM_PREFIX });
+  const docs = discoveryHandlers(discovery);
+  const read = requireScope('scim:read', 'scim:write');
+  const write = requireScope('scim:write');
+  const auth = authenticate(tokens);
+
+  const callOf = async (ctx: Context, withBody: boolean, limit = deps.limits.maxBodyBytes): Promise<ScimCall> => {
+    const state = ctx.state as RequestState;
+    return {
+      actor: `token:${state.principal?.name ?? 'anonymous'}`,
+      requestId: state.requestId,
+      baseUrl: baseUrl(ctx, publicUrl),
+      query: ctx.query as Record<string, unknown>,
+      body: withBody ? await readJsonBody(ctx, limit) : undefined,
+      ifMatch: ctx.get('if-match') || undefined,
+      ifNoneMatch: ctx.get('if-none-match') || undefined,
+    };
+  };
+  const send = (ctx: Context, result: ScimResult) => {
+    ctx.status = result.status;
+    for (const [name, value] of Object.entries(result.headers ?? {})) ctx.set(name, value);
+    if (result.body !== undefined) {
+      ctx.type = SCIM_JSON;
+      ctx.body = result.body;
+    }
+  };
+  type Handler = (call: ScimCall, ctx: Context) => Promise<ScimResult> | ScimResult;
+  const handle = (withBody: boolean, handler: Handler, limit?: number): Middleware => async (ctx) => {
+    send(ctx, await handler(await callOf(ctx, withBody, limit), ctx));
+  };
+  const notAllowed = (allow: string): Middleware => async (ctx) => {
+    ctx.set('Allow', allow);
+    throw new ScimError(405, undefined, `this endpoint allows ${allow} only`);
+  };
+
+  router.use(scimErrors());
+
+  router.get('/ServiceProviderConfig', handle(false, (c) => docs.serviceProviderConfig(c.baseUrl)));
+  router.get('/ResourceTypes', handle(false, (c) => docs.resourceTypes(c.baseUrl)));
+  router.get('/ResourceTypes/:id', handle(false, (c, ctx) => docs.resourceType(c.baseUrl, ctx.params.id!)));
+  router.get('/Schemas', handle(false, (c) => docs.schemas(c.baseUrl)));
+  router.get('/Schemas/:id', handle(false, (c, ctx) => docs.schema(c.baseUrl, ctx.params.id!)));
+  for (const path of ['/ServiceProviderConfig', '/ResourceTypes', '/ResourceTypes/:id', '/Schemas', '/Schemas/:id']) {
+    router.post(path, notAllowed('GET'));
+    router.put(path, notAllowed('GET'));
+    router.patch(path, notAllowed('GET'));
+    router.delete(path, notAllowed('GET'));
+  }
+
+  router.post('/.search', auth, read, handle(true, (c) => searchAll(deps, c)));
+  router.post('/Bulk', auth, write, handle(true, (c, ctx) => bulk(deps, c, (ctx.state as RequestState).log), deps.limits.bulkMaxPayloadBytes));
+
+  for (const [path, handlers] of [['/Users', users], ['/Groups', groups]] as const) {
+    const resource = path === '/Users' ? 'Users' : 'Groups';
+    router.get(path, auth, read, handle(false, (c) => handlers.list(deps, c)));
+    router.post(`${path}/.search`, auth, read, handle(true, (c) => searchResource(deps, c, resource)));
+    router.post(path, auth, write, handle(true, (c) => handlers.create(deps, c)));
+    router.get(`${path}/:id`, auth, read, handle(false, (c, ctx) => handlers.get(deps, c, ctx.params.id!)));
+    router.put(`${path}/:id`, auth, write, handle(true, (c, ctx) => handlers.replace(deps, c, ctx.params.id!)));
+    router.patch(`${path}/:id`, auth, write, handle(true, (c, ctx) => handlers.patch(deps, c, ctx.params.id!)));
+    router.delete(`${path}/:id`, auth, write, handle(false, (c, ctx) => handlers.remove(deps, c, ctx.params.id!)));
+  }
+  // Anything else under the prefix is a SCIM 404, not Koa's plain-text one.
+  router.all('/{*rest}', async () => {
+    throw new ScimError(404, undefined, 'no such SCIM endpoint');
+  });
+  return router;
+}

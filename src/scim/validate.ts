@@ -1,0 +1,95 @@
+import SCIMMY from 'scimmy';
+import { fromScimmy, ScimError } from './errors.js';
+import { canonicalDocument } from './patch.js';
+import { GROUP_RESOURCE, USER_RESOURCE, type AttributeDef, type ResourceSchema } from './schema.js';
+
+type Doc = Record<string, unknown>;
+
+const BOOLEAN_WORDS: Record<string, boolean> = { true: true, false: false };
+
+/**
+ * Reads string spellings of booleans ("True", "false") as booleans wherever the schema says
+ * boolean: Microsoft Entra ID sends them that way, and scimmy would reject them.
+ */
+export function booleansFromStrings(def: AttributeDef, value: unknown): unknown {
+  if (def.type === 'boolean' && typeof value === 'string') return BOOLEAN_WORDS[value.toLowerCase()] ?? value;
+  if (def.type !== 'complex' || !def.subAttributes || !value || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => booleansFromStrings({ ...def, multiValued: false }, v));
+  const out: Doc = {};
+  for (const [key, v] of Object.entries(value)) {
+    const sub = def.subAttributes.find((s) => s.name.toLowerCase() === key.toLowerCase());
+    out[key] = sub ? booleansFromStrings(sub, v) : v;
+  }
+  return out;
+}
+
+function normaliseBooleans(resource: ResourceSchema, doc: Doc): Doc {
+  const out: Doc = {};
+  for (const [key, value] of Object.entries(doc)) {
+    const ext = resource.attributes.get(key);
+    if (ext && key !== resource.core && value && typeof value === 'object') {
+      out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => {
+        const def = ext.find((d) => d.name === k);
+        return [k, def ? booleansFromStrings(def, v) : v];
+      }));
+      continue;
+    }
+    const def = resource.attributes.get(resource.core)!.find((d) => d.name === key);
+    out[key] = def ? booleansFromStrings(def, value) : value;
+  }
+  return out;
+}
+
+/** Strips what a client may not set (id, meta, read-only attributes) and never keeps a password. */
+function withoutServerFields(doc: Doc, resource: ResourceSchema): Doc {
+  const out: Doc = {};
+  const core = resource.attributes.get(resource.core)!;
+  for (const [key, value] of Object.entries(doc)) {
+    if (key === 'id' || key === 'meta' || key === 'password') continue;
+    const def = core.find((d) => d.name === key);
+    if (def?.mutability === 'readOnly') continue;
+    out[key] = value;
+  }
+  return out;
+}
+
+function validate(resource: ResourceSchema, schema: typeof SCIMMY.Schemas.User | typeof SCIMMY.Schemas.Group, body: unknown): Doc {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ScimError(400, 'invalidSyntax', `a ${resource.name} must be a JSON object`);
+  let doc = normaliseBooleans(resource, canonicalDocument(resource, body as Doc));
+  const known = [...resource.attributes.keys()];
+  const declared = Array.isArray(doc.schemas) ? (doc.schemas as unknown[]).map(String) : [resource.core];
+  const unknown = declared.filter((s) => !known.some((k) => k.toLowerCase() === s.toLowerCase()));
+  if (unknown.length > 0) throw new ScimError(400, 'invalidValue', `unknown schema ${unknown.join(', ')} for ${resource.name}`);
+  if (!declared.some((s) => s.toLowerCase() === resource.core.toLowerCase())) {
+    throw new ScimError(400, 'invalidValue', `schemas must include ${resource.core}`);
+  }
+  // Extensions present in the body are declared, whatever the client listed.
+  const schemas = known.filter((s) => s === resource.core || doc[s] !== undefined);
+  doc = withoutServerFields({ ...doc, schemas }, resource);
+  let coerced: Doc;
+  try {
+    coerced = JSON.parse(JSON.stringify(new schema(doc, 'in'))) as Doc;
+  } catch (err) {
+    throw fromScimmy(err) ?? err;
+  }
+  delete coerced.meta;
+  delete coerced.id;
+  delete coerced.password;
+  return coerced;
+}
+
+/** Validates a User body (POST, PUT, or the result of a PATCH) and returns it in canonical form. */
+export function validateUser(body: unknown): Doc {
+  const doc = validate(USER_RESOURCE, SCIMMY.Schemas.User, body);
+  if (typeof doc.userName !== 'string' || doc.userName.trim() === '') throw new ScimError(400, 'invalidValue', 'userName is required');
+  return doc;
+}
+
+/** Validates a Group body without its members, which are handled as rows; returns it in canonical form. */
+export function validateGroup(body: unknown): Doc {
+  const { members: _members, ...rest } = (body ?? {}) as Doc;
+  const doc = validate(GROUP_RESOURCE, SCIMMY.Schemas.Group, rest);
+  delete doc.members;
+  if (typeof doc.displayName !== 'string' || doc.displayName.trim() === '') throw new ScimError(400, 'invalidValue', 'displayName is required');
+  return doc;
+}

@@ -1,0 +1,53 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { configWith, type Config } from '../../src/config/index.js';
+import { createApp, createServices, type AppServices } from '../../src/http/app.js';
+import { createLogger } from '../../src/log/logger.js';
+import type { Database } from '../../src/db/database.js';
+
+/** A server on an ephemeral port over a test database, with its captured log lines. */
+export interface TestServer {
+  url: string;
+  scimUrl: string;
+  services: AppServices;
+  logLines: string[];
+  /** Creates a token with the given scopes and returns its text. */
+  token(scopes?: string, name?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+let tokenCounter = 0;
+
+/** Starts the real Koa app on 127.0.0.1:0 against `db`. */
+export async function startTestServer(db: Database, overrides: Parameters<typeof configWith>[0] = {}): Promise<TestServer> {
+  const config: Config = configWith({ port: 0, logLevel: 'info', ...overrides });
+  const logLines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      logLines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const services = createServices(config, db, createLogger('info', sink));
+  const app = await createApp(services);
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    scimUrl: `${url}/scim/v2`,
+    services,
+    logLines,
+    async token(scopes = 'scim:read,scim:write', name = `test-${process.pid}-${++tokenCounter}-${Date.now()}`) {
+      return (await services.tokens.create(name, scopes, 'test:setup')).token;
+    },
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
