@@ -163,6 +163,11 @@ export const groups = {
         members,
       }, call, ifMatchVersions(call)),
     );
+    // RFC 7644 §3.5.2 allows 204: a group may hold many thousands of members, and re-reading all
+    // of them after every change would make each PATCH cost as much as a full read. A client that
+    // wants the result says so with attributes or excludedAttributes.
+    const asked = call.query.attributes !== undefined || call.query.excludedAttributes !== undefined;
+    if (!asked) return { status: 204, headers: { ETag: etagOf(after.version) } };
     return answer(deps, call, after, 200);
   },
 
