@@ -1,3 +1,4 @@
+import { exactCollation } from '../src/db/data-source.js';
 import { Table, TableIndex, type MigrationInterface, type QueryRunner, type TableColumnOptions } from 'typeorm';
 
 /*
@@ -6,7 +7,7 @@ import { Table, TableIndex, type MigrationInterface, type QueryRunner, type Tabl
  * Each SCIM resource keeps its full representation in `doc` (JSON). Beside it sit filter columns:
  * one per attribute a filter or sort can name, holding the value's comparison form: lowercase
  * where the schema says `caseExact: false`, ISO-8601 UTC text for dates, 0/1 for booleans. On
- * MySQL every text column is utf8mb4_bin, so comparisons are exact on both databases.
+ * MySQL every text column has a binary NO PAD collation, so comparisons are exact on both databases.
  */
 
 const str = (name: string, length = 255, nullable = true): TableColumnOptions => ({ name, type: 'varchar', length: String(length), isNullable: nullable });
@@ -29,7 +30,11 @@ export class Foundation1763900000000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     const mysql = q.connection.options.type === 'mysql';
-    const options = mysql ? { engine: 'InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin' } : {};
+    let options = {};
+    if (mysql) {
+      const [{ version }] = (await q.query('SELECT VERSION() AS version')) as [{ version: string }];
+      options = { engine: `InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${exactCollation(version)}` };
+    }
 
     await q.createTable(new Table({
       name: 'identities',

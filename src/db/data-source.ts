@@ -5,6 +5,14 @@ import { MIGRATIONS } from '../../migrations/index.js';
 
 export type Dialect = 'sqlite' | 'mysql';
 
+/**
+ * The binary, NO PAD collation of a MySQL-family server: comparisons are exact to the byte and
+ * trailing spaces count, as in SQLite. (utf8mb4_bin is PAD SPACE: "a" = "a " there.)
+ */
+export function exactCollation(serverVersion: string): string {
+  return /mariadb/i.test(serverVersion) ? 'utf8mb4_nopad_bin' : 'utf8mb4_0900_bin';
+}
+
 /** The parts of `IAM_DATABASE_URL` the data source needs. */
 export interface DatabaseTarget {
   dialect: Dialect;
@@ -77,7 +85,7 @@ export function createDataSource(url: string): DataSource {
     username: target.user,
     password: target.password,
     database: target.database,
-    charset: 'utf8mb4_bin',
+    charset: 'utf8mb4',
     timezone: 'Z',
     poolSize: 20,
     migrations: MIGRATIONS,

@@ -1,5 +1,5 @@
 import type { DataSource, QueryRunner } from 'typeorm';
-import { createDataSource, parseDatabaseUrl, redactDatabaseUrl, type Dialect } from './data-source.js';
+import { createDataSource, exactCollation, parseDatabaseUrl, redactDatabaseUrl, type Dialect } from './data-source.js';
 
 /** A place to run parameterized SQL: the database itself or an open transaction. */
 export interface Sql {
@@ -84,8 +84,9 @@ export class Database implements Sql {
       host: target.host, port: target.port, user: target.user, password: target.password,
     });
     try {
+      const [[{ version }]] = (await conn.query('SELECT VERSION() AS version')) as unknown as [[{ version: string }]];
       await conn.query(
-        `CREATE DATABASE IF NOT EXISTS ${conn.escapeId(target.database!)} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+        `CREATE DATABASE IF NOT EXISTS ${conn.escapeId(target.database!)} CHARACTER SET utf8mb4 COLLATE ${exactCollation(version)}`,
       );
     } finally {
       await conn.end();

@@ -6,6 +6,21 @@ type Doc = Record<string, unknown>;
 /** The longest text a filter column holds; longer values are refused rather than cut. */
 const MAX_COLUMN_TEXT = 255;
 
+/**
+ * The most bytes a stored resource document may take, on every database alike. MySQL's TEXT
+ * (the `doc` and audit `details` columns) holds 65,535 bytes, and the audit event of an update
+ * carries each changed attribute before and after, so a document is held to under half of that.
+ */
+export const MAX_DOC_BYTES = 30_000;
+
+/** The JSON a resource document is stored as; refused (never cut) when larger than MAX_DOC_BYTES. */
+export function storedDoc(doc: Doc, what: 'User' | 'Group'): string {
+  const json = JSON.stringify(doc);
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > MAX_DOC_BYTES) throw new IdentityError('invalid', `the ${what} is ${bytes} bytes as stored; at most ${MAX_DOC_BYTES} are accepted`);
+  return json;
+}
+
 /** Reads a value at a canonical attribute path (`name.givenName`, `urn:...:User:manager.value`). */
 export function readPath(doc: Doc, path: string): unknown {
   const colon = path.lastIndexOf(':');

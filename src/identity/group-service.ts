@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { recordAudit } from '../audit/recorder.js';
+import { recordAudit, type AuditEntry } from '../audit/recorder.js';
 import { insertIgnore, type Database, type Transaction } from '../db/database.js';
 import { GROUP_COLUMNS } from '../scim/sql-map.js';
-import { columnValues } from './columns.js';
+import { columnValues, storedDoc } from './columns.js';
 import { IdentityError, notFound } from './errors.js';
 import { checkVersion } from './identity-service.js';
 import { changedAttributes, forUpdate, fromRow, type ChangeContext, type ResourceRow, type StoredResource } from './resources.js';
@@ -48,13 +48,13 @@ export class GroupService {
       await tx.execute(
         `INSERT INTO directory_groups (id, ${COLUMN_NAMES.join(', ')}, display_label, version, created, last_modified, doc)
          VALUES (?, ${COLUMN_NAMES.map(() => '?').join(', ')}, ?, 1, ?, ?, ?)`,
-        [id, ...columnValues(doc, GROUP_COLUMNS), String(doc.displayName), now, now, JSON.stringify(doc)],
+        [id, ...columnValues(doc, GROUP_COLUMNS), String(doc.displayName), now, now, storedDoc(doc, 'Group')],
       );
       const added = await addMembers(tx, id, memberIds, now);
-      await recordAudit(tx, {
-        actor: ctx.actor, action: 'group.create', targetType: 'group', targetId: id, requestId: ctx.requestId,
-        details: { after: { ...doc, schemas: undefined }, membersAdded: added },
-      });
+      await recordAudit(tx, memberAudit(
+        { actor: ctx.actor, action: 'group.create', targetType: 'group', targetId: id, requestId: ctx.requestId },
+        { after: { ...doc, schemas: undefined } }, added,
+      ));
       return { id, doc, version: 1, created: now, lastModified: now };
     });
   }
@@ -78,12 +78,12 @@ export class GroupService {
       }
       await tx.execute(
         `UPDATE directory_groups SET ${COLUMN_NAMES.map((c) => `${c} = ?`).join(', ')}, display_label = ?, doc = ?, version = version + 1, last_modified = ? WHERE id = ?`,
-        [...columnValues(next, GROUP_COLUMNS), String(next.displayName), JSON.stringify(next), now, id],
+        [...columnValues(next, GROUP_COLUMNS), String(next.displayName), storedDoc(next, 'Group'), now, id],
       );
-      await recordAudit(tx, {
-        actor: ctx.actor, action: 'group.update', targetType: 'group', targetId: id, requestId: ctx.requestId,
-        details: { changed, membersAdded: members.added, membersRemoved: members.removed },
-      });
+      await recordAudit(tx, memberAudit(
+        { actor: ctx.actor, action: 'group.update', targetType: 'group', targetId: id, requestId: ctx.requestId },
+        { changed }, members.added, members.removed,
+      ));
       return { before, after: { id, doc: next, version: before.version + 1, created: before.created, lastModified: now } };
     });
   }
@@ -102,6 +102,30 @@ export class GroupService {
       });
     });
   }
+}
+
+// Member ids one audit event lists: its details column (MySQL TEXT) holds 65,535 bytes, and an id
+// takes 39 of them, so a push of thousands of members is written as several events.
+const AUDIT_IDS_PER_EVENT = 1000;
+
+/**
+ * The audit events of a group change: one event with `details` and the member ids, continued by
+ * `group.members` events (same request, `part` i of `parts`) when the ids do not fit in one.
+ */
+function memberAudit(base: Omit<AuditEntry, 'details'>, details: Doc, added: string[], removed?: string[]): AuditEntry[] {
+  const ids = [...added.map((id) => ['membersAdded', id] as const), ...(removed ?? []).map((id) => ['membersRemoved', id] as const)];
+  const parts = Math.max(1, Math.ceil(ids.length / AUDIT_IDS_PER_EVENT));
+  return Array.from({ length: parts }, (_, part) => {
+    const slice = ids.slice(part * AUDIT_IDS_PER_EVENT, (part + 1) * AUDIT_IDS_PER_EVENT);
+    const lists = {
+      membersAdded: slice.filter(([k]) => k === 'membersAdded').map(([, id]) => id),
+      ...(removed ? { membersRemoved: slice.filter(([k]) => k === 'membersRemoved').map(([, id]) => id) } : {}),
+    };
+    const paging = parts > 1 ? { part: part + 1, parts } : {};
+    return part === 0
+      ? { ...base, details: { ...details, ...lists, ...paging } }
+      : { ...base, action: 'group.members', details: { ...lists, ...paging } };
+  });
 }
 
 async function applyMemberChange(tx: Transaction, groupId: string, change: MemberChange, now: string, log: { added: string[]; removed: string[] }): Promise<void> {
@@ -141,11 +165,14 @@ async function addMembers(tx: Transaction, groupId: string, ids: string[], now: 
   for (let i = 0; i < unique.length; i += CHUNK) {
     const chunk = unique.slice(i, i + CHUNK);
     const marks = chunk.map(() => '?').join(', ');
-    const found = await tx.query<{ id: string; member_type: string }>(
-      `SELECT id, 'user' AS member_type FROM identities WHERE id IN (${marks})
-       UNION ALL SELECT id, 'group' AS member_type FROM directory_groups WHERE id IN (${marks})`,
-      [...chunk, ...chunk],
-    );
+    // A shared lock on each member's row holds off its deletion until this transaction ends;
+    // a plain read would let a concurrent DELETE commit in between and leave a member row that
+    // names nobody. (SQLite runs one transaction at a time.)
+    const share = tx.dialect === 'mysql' ? ' LOCK IN SHARE MODE' : '';
+    const found = [
+      ...(await tx.query<{ id: string; member_type: string }>(`SELECT id, 'user' AS member_type FROM identities WHERE id IN (${marks})${share}`, chunk)),
+      ...(await tx.query<{ id: string; member_type: string }>(`SELECT id, 'group' AS member_type FROM directory_groups WHERE id IN (${marks})${share}`, chunk)),
+    ];
     const types = new Map(found.map((r) => [r.id, r.member_type]));
     const missing = chunk.filter((id) => !types.has(id));
     if (missing.length > 0) throw new IdentityError('invalid', `no User or Group with id ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ' …' : ''}`);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../audit/recorder.js';
 import { uniqueViolation, type Database, type Transaction } from '../db/database.js';
 import { USER_COLUMNS } from '../scim/sql-map.js';
-import { columnValues, valueRows, VALUE_ROW_COLUMNS } from './columns.js';
+import { columnValues, storedDoc, valueRows, VALUE_ROW_COLUMNS } from './columns.js';
 import { IdentityError, notFound } from './errors.js';
 import { changedAttributes, forUpdate, fromRow, type ChangeContext, type ResourceRow, type StoredResource } from './resources.js';
 
@@ -60,7 +60,7 @@ export class IdentityService {
       const now = new Date().toISOString();
       await tx.execute(
         `UPDATE identities SET ${COLUMN_NAMES.map((c) => `${c} = ?`).join(', ')}, display_label = ?, doc = ?, version = version + 1, last_modified = ? WHERE id = ?`,
-        [...columnValues(next, USER_COLUMNS), next.displayName ?? null, JSON.stringify(next), now, id],
+        [...columnValues(next, USER_COLUMNS), next.displayName ?? null, storedDoc(next, 'User'), now, id],
       );
       if (MULTI_VALUED.some((attr) => attr in changed)) {
         await tx.execute('DELETE FROM identity_values WHERE identity_id = ?', [id]);
@@ -107,16 +107,22 @@ async function insertIdentity(tx: Transaction, id: string, doc: Doc, now: string
   await tx.execute(
     `INSERT INTO identities (id, ${COLUMN_NAMES.join(', ')}, display_label, version, created, last_modified, doc)
      VALUES (?, ${COLUMN_NAMES.map(() => '?').join(', ')}, ?, 1, ?, ?, ?)`,
-    [id, ...columnValues(doc, USER_COLUMNS), doc.displayName ?? null, now, now, JSON.stringify(doc)],
+    [id, ...columnValues(doc, USER_COLUMNS), doc.displayName ?? null, now, now, storedDoc(doc, 'User')],
   );
   await insertValues(tx, id, doc);
 }
 
+// Rows per INSERT: SQLite allows 32,766 parameters per statement and MySQL 65,535, while a User
+// may carry thousands of values (each row takes 13 parameters).
+const VALUE_ROWS_PER_INSERT = 500;
+
 async function insertValues(tx: Transaction, id: string, doc: Doc): Promise<void> {
   const rows = valueRows(id, doc);
-  if (rows.length === 0) return;
   const one = `(${VALUE_ROW_COLUMNS.map(() => '?').join(', ')})`;
-  await tx.execute(`INSERT INTO identity_values (${VALUE_ROW_COLUMNS.join(', ')}) VALUES ${rows.map(() => one).join(', ')}`, rows.flat());
+  for (let i = 0; i < rows.length; i += VALUE_ROWS_PER_INSERT) {
+    const chunk = rows.slice(i, i + VALUE_ROWS_PER_INSERT);
+    await tx.execute(`INSERT INTO identity_values (${VALUE_ROW_COLUMNS.join(', ')}) VALUES ${chunk.map(() => one).join(', ')}`, chunk.flat());
+  }
 }
 
 /** An identity is active unless it says otherwise; the stored document states it explicitly. */

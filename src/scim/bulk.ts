@@ -20,6 +20,19 @@ interface BulkOperation {
 
 const METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const REFERENCE = /^bulkId:(.+)$/;
+/** A bulkId standing for a resource id in an operation path, e.g. `/Groups/bulkId:g1`. */
+const PATH_REFERENCE = /\/bulkId:([^/?#]+)/g;
+
+function pathReferences(path: string): string[] {
+  return [...path.matchAll(PATH_REFERENCE)].map((m) => m[1]!);
+}
+
+function substitutePath(path: string, ids: Map<string, string>): string {
+  return path.replace(PATH_REFERENCE, (whole, ref: string) => {
+    const id = ids.get(ref);
+    return id === undefined ? whole : `/${encodeURIComponent(id)}`;
+  });
+}
 
 function referencesIn(value: unknown, found = new Set<string>()): Set<string> {
   if (typeof value === 'string') {
@@ -73,26 +86,77 @@ function parseOperations(body: unknown, maxOperations: number): { ops: BulkOpera
       path: op.path,
       data: op.data,
       version: typeof op.version === 'string' ? op.version : undefined,
-      needs: referencesIn([op.path, op.data]),
+      needs: new Set([...pathReferences(op.path), ...referencesIn(op.data)]),
     };
   });
   return { ops, failOnErrors: failOnErrors as number | undefined };
 }
 
-async function dispatch(deps: ScimDeps, call: ScimCall, op: BulkOperation, path: string, data: unknown): Promise<ScimResult> {
+/** The resource an operation path names: its endpoint in canonical spelling and, after the endpoint, its id. */
+function target(path: string): { endpoint: 'Users' | 'Groups'; id?: string } {
   const m = /^\/(Users|Groups)(?:\/([^/?]+))?$/i.exec(path);
   if (!m) throw new ScimError(400, 'invalidValue', `unsupported bulk path ${path}`);
-  const handlers = m[1]!.toLowerCase() === 'users' ? users : groups;
-  const id = m[2] ? decodeURIComponent(m[2]) : undefined;
+  let id: string | undefined;
+  try {
+    id = m[2] ? decodeURIComponent(m[2]) : undefined;
+  } catch {
+    throw new ScimError(400, 'invalidValue', `bad percent-encoding in bulk path ${path}`);
+  }
+  return { endpoint: m[1]!.toLowerCase() === 'users' ? 'Users' : 'Groups', id };
+}
+
+/** The resource URL of a non-POST operation, which the response carries even when it fails (RFC 7644 §3.7.3). */
+function locationOf(call: ScimCall, op: BulkOperation, path: string): string | undefined {
+  if (op.method === 'POST' || pathReferences(path).length > 0) return undefined;
+  try {
+    const { endpoint, id } = target(path);
+    return id === undefined ? undefined : `${call.baseUrl}/${endpoint}/${encodeURIComponent(id)}`;
+  } catch {
+    return undefined;
+  }
+}
+
+async function dispatch(deps: ScimDeps, call: ScimCall, op: BulkOperation, path: string, data: unknown): Promise<ScimResult> {
+  const { endpoint, id } = target(path);
+  const handlers = endpoint === 'Users' ? users : groups;
   const sub: ScimCall = { ...call, body: data, query: {}, ifMatch: op.version, ifNoneMatch: undefined };
   if (op.method === 'POST') {
-    if (id) throw new ScimError(400, 'invalidValue', `POST goes to ${m[1]}, not to one resource`);
+    if (id) throw new ScimError(400, 'invalidValue', `POST goes to /${endpoint}, not to one resource`);
     return handlers.create(deps, sub);
   }
   if (!id) throw new ScimError(400, 'invalidValue', `${op.method} needs a resource id in its path`);
   if (op.method === 'PUT') return handlers.replace(deps, sub, id);
   if (op.method === 'PATCH') return handlers.patch(deps, sub, id);
   return handlers.remove(deps, sub, id);
+}
+
+/** Why a waiting operation can never run: the cycle it is part of, or the cycle it waits on. */
+function unresolvable(op: BulkOperation, ops: BulkOperation[], created: Map<string, string>): string {
+  const creator = new Map(ops.flatMap((o) => (o.method === 'POST' && o.bulkId ? [[o.bulkId, o] as const] : [])));
+  // Depth-first search along unresolved references for a way back to `op`.
+  const trail: string[] = [];
+  const seen = new Set<BulkOperation>();
+  const back = (from: BulkOperation): boolean => {
+    for (const id of from.needs) {
+      if (created.has(id)) continue;
+      const next = creator.get(id);
+      if (!next) continue;
+      trail.push(id);
+      if (next === op) return true;
+      if (!seen.has(next)) {
+        seen.add(next);
+        if (back(next)) return true;
+      }
+      trail.pop();
+    }
+    return false;
+  };
+  const waitsFor = [...op.needs].filter((b) => !created.has(b)).map((b) => `"${b}"`).join(', ');
+  if (back(op)) {
+    const cycle = op.bulkId ? [op.bulkId, ...trail] : trail;
+    return `circular bulkId reference (${cycle.join(' -> ')}): operation ${op.index + 1} waits for bulkId ${waitsFor}, which waits for it in turn`;
+  }
+  return `operation ${op.index + 1} waits for bulkId ${waitsFor}, which is caught in a circular bulkId reference`;
 }
 
 /**
@@ -135,23 +199,27 @@ export async function bulk(deps: ScimDeps, call: ScimCall, log: Logger): Promise
         continue;
       }
       progressed = true;
+      const path = substitutePath(op.path, created);
+      // RFC 7644 §3.7.3: location is required in every operation response except a failed POST.
+      const resourceLocation = locationOf(call, op, path);
       try {
-        const path = substitute(op.path, created) as string;
         const result = await dispatch(deps, call, op, path, substitute(op.data, created));
-        const location = result.headers?.Location ?? (op.method === 'DELETE' ? undefined : `${call.baseUrl}${path}`);
+        const location = result.headers?.Location ?? resourceLocation;
         if (op.method === 'POST' && op.bulkId && location) created.set(op.bulkId, location.slice(location.lastIndexOf('/') + 1));
         record(op, { ...(location ? { location } : {}), ...(result.headers?.ETag ? { version: result.headers.ETag } : {}), status: String(result.status) }, true);
       } catch (err) {
         if (!(err instanceof ScimError)) {
           log.error({ err, requestId: call.requestId, operation: op.index + 1 }, 'bulk operation failed');
         }
-        record(op, errorResult(err instanceof ScimError ? err : new ScimError(500, undefined, `internal error (request ${call.requestId ?? 'unknown'})`)), false);
+        const error = err instanceof ScimError ? err : new ScimError(500, undefined, `internal error (request ${call.requestId ?? 'unknown'})`);
+        record(op, { ...(resourceLocation ? { location: resourceLocation } : {}), ...errorResult(error) }, false);
       }
     }
     if (!progressed) {
+      // Everything left waits, directly or not, on a reference cycle: none of it can run.
       for (const op of waiting) {
-        const cycle = [...op.needs].filter((b) => !created.has(b)).join(', ');
-        record(op, errorResult(new ScimError(409, undefined, `circular bulkId reference: waits for ${cycle}, which waits for this operation`)), false);
+        if (failOnErrors && errors >= failOnErrors) break;
+        record(op, errorResult(new ScimError(409, undefined, unresolvable(op, ops, created))), false);
       }
       break;
     }

@@ -13,15 +13,26 @@ export interface Discovery {
 }
 
 let declared = false;
+/** scimmy keeps one global configuration: builds run one at a time so none reads another's limits. */
+let building: Promise<unknown> = Promise.resolve();
 
 /** Builds the discovery documents with scimmy, describing exactly what this server supports. */
-export async function buildDiscovery(limits: Config['scim']): Promise<Discovery> {
+export function buildDiscovery(limits: Config['scim']): Promise<Discovery> {
+  const next = building.then(() => build(limits));
+  building = next.catch(() => undefined);
+  return next;
+}
+
+async function build(limits: Config['scim']): Promise<Discovery> {
   if (!declared) {
     // The User schema already carries the enterprise extension (see schema.ts).
     SCIMMY.Resources.declare(SCIMMY.Resources.User);
     SCIMMY.Resources.declare(SCIMMY.Resources.Group);
     declared = true;
   }
+  // scimmy appends authentication schemes to those already set: start from none, or every
+  // server built in this process would advertise the scheme once more.
+  SCIMMY.Config.set('authenticationSchemes', []);
   SCIMMY.Config.set({
     patch: true,
     filter: { supported: true, maxResults: limits.maxPageSize },
@@ -65,11 +76,18 @@ export function discoveryHandlers(discovery: Discovery) {
       status: 200,
       body: listResponse(discovery.resourceTypes.length, 1, discovery.resourceTypes.map((d) => located(d, `${baseUrl}/ResourceTypes/${d.id}`))),
     }),
-    resourceType: (baseUrl: string, id: string): ScimResult => ({ status: 200, body: located(byId(discovery.resourceTypes, id, 'ResourceType'), `${baseUrl}/ResourceTypes/${id}`) }),
+    // The location names the document by its own id, however the client spelled the one it asked for.
+    resourceType: (baseUrl: string, id: string): ScimResult => {
+      const doc = byId(discovery.resourceTypes, id, 'ResourceType');
+      return { status: 200, body: located(doc, `${baseUrl}/ResourceTypes/${doc.id}`) };
+    },
     schemas: (baseUrl: string): ScimResult => ({
       status: 200,
       body: listResponse(discovery.schemas.length, 1, discovery.schemas.map((d) => located(d, `${baseUrl}/Schemas/${d.id}`))),
     }),
-    schema: (baseUrl: string, id: string): ScimResult => ({ status: 200, body: located(byId(discovery.schemas, id, 'Schema'), `${baseUrl}/Schemas/${id}`) }),
+    schema: (baseUrl: string, id: string): ScimResult => {
+      const doc = byId(discovery.schemas, id, 'Schema');
+      return { status: 200, body: located(doc, `${baseUrl}/Schemas/${doc.id}`) };
+    },
   };
 }

@@ -26,15 +26,26 @@ export function assertScim(condition: unknown, scimType: ScimType, detail: strin
 }
 
 /**
- * Converts what scimmy throws into a ScimError: its own errors keep their status and type; its
- * TypeErrors are schema validation failures, which are the client's mistake.
+ * The ScimError a failure anywhere in a SCIM request stands for, or undefined for an unexpected
+ * fault. Plain TypeErrors are not the client's mistake here: outside scimmy's validation (which
+ * fromScimmy converts where it is called) they are server bugs, to be logged and answered 500.
  */
-export function fromScimmy(err: unknown): ScimError | undefined {
+export function clientError(err: unknown): ScimError | undefined {
   if (err instanceof ScimError) return err;
   if (err instanceof SCIMMY.Types.Error) {
     const e = err as InstanceType<typeof SCIMMY.Types.Error> & { status: number; scimType?: ScimType };
     return new ScimError(e.status, e.scimType, e.message);
   }
+  return undefined;
+}
+
+/**
+ * Converts what scimmy throws while validating a resource into a ScimError: its own errors keep
+ * their status and type; its TypeErrors are schema validation failures, the client's mistake.
+ */
+export function fromScimmy(err: unknown): ScimError | undefined {
+  const known = clientError(err);
+  if (known) return known;
   if (err instanceof TypeError) {
     const mutability = /readOnly|immutable|mutability/i.test(err.message);
     return new ScimError(400, mutability ? 'mutability' : 'invalidValue', err.message);

@@ -15,6 +15,8 @@ export interface ListQuery {
   /** 1-based, already clamped to at least 1. */
   startIndex: number;
   count: number;
+  /** Part of a search across resource types: attributes this type lacks have no value instead of being errors. */
+  acrossTypes?: boolean;
 }
 
 /** Parses filter text, turning a syntax error into 400 invalidFilter. */
@@ -61,17 +63,33 @@ export interface Page {
   rows: ResourceRow[];
 }
 
+/**
+ * The ORDER BY clause of a list query. With sortBy (RFC 7644 §3.4.2.3), resources without a value
+ * come last when ascending and first when descending (SQL puts NULL first when ascending), and
+ * ties keep the default order (creation, then id) in both directions, so the sort is stable and
+ * every page of one query sees the same order.
+ */
+function orderBy(map: ResourceSqlMap, query: ListQuery): SqlCondition {
+  const direction = query.sortOrder === 'descending' ? 'DESC' : 'ASC';
+  if (!query.sortBy) return { sql: `t.created ${direction}, t.id ${direction}`, params: [] };
+  const key = sortExpression(map, splitAttributePath(query.sortBy));
+  return {
+    sql: `CASE WHEN ${key.sql} IS NULL THEN 1 ELSE 0 END ${direction}, ${key.sql} ${direction}, t.created ASC, t.id ASC`,
+    params: [...key.params, ...key.params],
+  };
+}
+
 /** Runs a list query against one resource table: COUNT for the total, then LIMIT/OFFSET for the page. */
 export async function queryPage(sql: Sql, map: ResourceSqlMap, query: ListQuery, skip = 0, take = query.count): Promise<Page> {
-  const where: SqlCondition = query.filter ? filterToSql(map, query.filter) : { sql: '1 = 1', params: [] };
+  const where: SqlCondition = query.filter ? filterToSql(map, query.filter, { unknownAsAbsent: query.acrossTypes }) : { sql: '1 = 1', params: [] };
+  // The sort is checked before counting, so an unknown sortBy is an error even when nothing matches.
+  const order = orderBy(map, query);
   const [{ n }] = (await sql.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${map.table} t WHERE ${where.sql}`, where.params)) as [{ n: number | string }];
   const total = Number(n);
   if (take <= 0 || skip >= total) return { total, rows: [] };
-  const order = query.sortBy ? sortExpression(map, splitAttributePath(query.sortBy)) : { sql: 't.created', params: [] };
-  const direction = query.sortOrder === 'descending' ? 'DESC' : 'ASC';
   const rows = await sql.query<ResourceRow>(
     `SELECT t.id, t.doc, t.version, t.created, t.last_modified FROM ${map.table} t WHERE ${where.sql}
-      ORDER BY ${order.sql} ${direction}, t.id ${direction} LIMIT ? OFFSET ?`,
+      ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
     [...where.params, ...order.params, take, skip],
   );
   return { total, rows };

@@ -23,6 +23,54 @@ export interface ResolvedPath {
 
 const fail = (scimType: 'invalidPath' | 'noTarget' | 'invalidValue' | 'mutability', detail: string) => new ScimError(400, scimType, detail);
 
+const readOnlyString = (name: string, type: AttributeDef['type'] = 'string'): AttributeDef =>
+  ({ name, type, multiValued: false, caseExact: true, mutability: 'readOnly', returned: 'default' });
+
+/**
+ * The common attributes of RFC 7643 §3.1, which every resource has but no schema lists: `id` and
+ * `meta` are read-only (a PATCH on them is a mutability error), `externalId` belongs to the client.
+ */
+const COMMON_ATTRIBUTES: AttributeDef[] = [
+  { ...readOnlyString('id'), returned: 'always' },
+  { name: 'externalId', type: 'string', multiValued: false, caseExact: true, mutability: 'readWrite', returned: 'default' },
+  {
+    name: 'meta', type: 'complex', multiValued: false, caseExact: false, mutability: 'readOnly', returned: 'default',
+    subAttributes: [readOnlyString('resourceType'), readOnlyString('created', 'dateTime'), readOnlyString('lastModified', 'dateTime'), readOnlyString('location', 'reference'), readOnlyString('version')],
+  },
+];
+
+function commonAttribute(resource: ResourceSchema, path: { schema?: string; attr: string; sub?: string }): { schema: string; def: AttributeDef; sub?: AttributeDef } | undefined {
+  if (path.schema !== undefined && path.schema.toLowerCase() !== resource.core.toLowerCase()) return undefined;
+  const def = COMMON_ATTRIBUTES.find((d) => d.name.toLowerCase() === path.attr.toLowerCase());
+  if (!def) return undefined;
+  if (path.sub === undefined) return { schema: resource.core, def };
+  const sub = def.subAttributes?.find((s) => s.name.toLowerCase() === path.sub!.toLowerCase());
+  return sub ? { schema: resource.core, def, sub } : undefined;
+}
+
+/** Checks that a value filter (`emails[type eq "work"]`) names only sub-attributes of the attribute it filters. */
+function checkValueFilter(def: AttributeDef, node: FilterNode): void {
+  switch (node.kind) {
+    case 'and':
+    case 'or':
+      checkValueFilter(def, node.left);
+      checkValueFilter(def, node.right);
+      return;
+    case 'not':
+      checkValueFilter(def, node.expr);
+      return;
+    case 'valuePath':
+      throw fail('invalidPath', `a value filter of "${def.name}" cannot contain another [filter]`);
+    default: {
+      const name = node.path.attr.toLowerCase();
+      const known = def.subAttributes ? def.subAttributes.some((s) => s.name.toLowerCase() === name) : name === 'value';
+      if (!known || node.path.sub !== undefined) {
+        throw fail('invalidPath', `"${node.path.attr}${node.path.sub ? `.${node.path.sub}` : ''}" is not a sub-attribute of ${def.name}`);
+      }
+    }
+  }
+}
+
 /** Resolves a PATCH path; an unknown attribute or a bad filter is invalidPath. */
 export function resolvePatchPath(resource: ResourceSchema, path: string): ResolvedPath | { schema: string; extension: true } {
   const whole = [...resource.attributes.keys()].find((s) => s.toLowerCase() === path.toLowerCase());
@@ -35,9 +83,10 @@ export function resolvePatchPath(resource: ResourceSchema, path: string): Resolv
     throw err;
   }
   const sub = parsed.subAttr ?? parsed.path.sub;
-  const found = resolveAttribute(resource, { ...parsed.path, sub });
+  const found = commonAttribute(resource, { ...parsed.path, sub }) ?? resolveAttribute(resource, { ...parsed.path, sub });
   if (!found) throw fail('invalidPath', `no attribute "${path}" in ${resource.name}`);
   if (parsed.filter && !found.def.multiValued) throw fail('invalidPath', `"${found.def.name}" is not multi-valued, so it takes no [filter]`);
+  if (parsed.filter) checkValueFilter(found.def, parsed.filter);
   return { schema: found.schema, def: found.def, filter: parsed.filter, sub: found.sub };
 }
 
@@ -67,7 +116,8 @@ export function canonicalDocument(resource: ResourceSchema, body: Doc): Doc {
       }));
       continue;
     }
-    const def = resource.attributes.get(resource.core)!.find((d) => d.name.toLowerCase() === key.toLowerCase());
+    const lower = key.toLowerCase();
+    const def = [...resource.attributes.get(resource.core)!, ...COMMON_ATTRIBUTES].find((d) => d.name.toLowerCase() === lower);
     out[def?.name ?? (key.toLowerCase() === 'schemas' ? 'schemas' : key)] = def ? canonicalValue(def, value) : value;
   }
   return out;
@@ -106,10 +156,23 @@ export function applyPatch(resource: ResourceSchema, doc: Doc, ops: PatchOperati
   return current;
 }
 
+const isObject = (v: unknown): v is Doc => !!v && typeof v === 'object' && !Array.isArray(v);
+const isTrue = (v: unknown) => v === true || (typeof v === 'string' && v.toLowerCase() === 'true');
+
+/**
+ * Keeps at most one value of a multi-valued attribute primary (RFC 7643 §2.4): when the operation
+ * made one of `touched` primary, every other value stops being primary (the newest claim wins).
+ */
+function settlePrimary(list: unknown[], touched: unknown[]): void {
+  const claim = [...touched].reverse().find((v) => isObject(v) && isTrue(v.primary));
+  if (!claim) return;
+  for (const item of list) if (item !== claim && isObject(item) && isTrue(item.primary)) item.primary = false;
+}
+
 function applyOne(resource: ResourceSchema, doc: Doc, { op, path, value }: PatchOperation): Doc {
   if (path === undefined || path === '') {
     if (op === 'remove') throw fail('noTarget', 'remove needs a path');
-    if (!value || typeof value !== 'object' || Array.isArray(value)) throw fail('invalidValue', `${op} without a path needs an object value`);
+    if (!isObject(value)) throw fail('invalidValue', `${op} without a path needs an object value`);
     let next = doc;
     for (const [key, v] of Object.entries(value)) {
       if (key.toLowerCase() === 'schemas') continue;
@@ -120,91 +183,103 @@ function applyOne(resource: ResourceSchema, doc: Doc, { op, path, value }: Patch
   const target = resolvePatchPath(resource, path);
   if ('extension' in target) {
     if (op === 'remove') { delete doc[target.schema]; return doc; }
-    if (!value || typeof value !== 'object') throw fail('invalidValue', `${path} takes an object value`);
+    if (!isObject(value)) throw fail('invalidValue', `${path} takes an object value`);
     let next = doc;
     for (const [key, v] of Object.entries(value)) next = applyOne(resource, next, { op, path: `${target.schema}:${key}`, value: v });
     return next;
   }
-  const { schema, def, filter, sub } = target;
+  const { schema, def, sub } = target;
   assertWritable(def, sub);
   if (op !== 'remove' && value === undefined) throw fail('invalidValue', `${op} needs a value`);
   const container = schema === resource.core ? doc : ((doc[schema] ??= {}) as Doc);
+  applyToAttribute(container, op, target, value);
+  cleanup(container, def.name);
+  // An extension whose last attribute went away is no longer part of the resource.
+  if (container !== doc && isEmpty(container)) delete doc[schema];
+  return doc;
+}
+
+function applyToAttribute(container: Doc, op: PatchOperation['op'], { def, filter, sub }: ResolvedPath, value: unknown): void {
   const name = def.name;
 
   if (filter) {
+    if (!sub && op !== 'remove' && !isObject(value)) throw fail('invalidValue', `${op} on a value of ${name} takes an object value`);
     const items = Array.isArray(container[name]) ? (container[name] as Doc[]) : [];
     const matched = items.filter((item) => matchesValue(filter, item, def.subAttributes ?? []));
     if (matched.length === 0) {
-      if (op === 'remove') return doc;
+      if (op === 'remove') return;
       // Entra ID replaces `emails[type eq "work"].value` on users that have no work email yet:
       // an equality-only filter describes the value to create.
       const pinned = equalityValues(filter);
       if (!pinned) throw fail('noTarget', `no value of ${name} matches the filter`);
       const created = canonicalValue(def, { ...pinned, ...(sub ? { [sub.name]: value } : (value as Doc)) }) as Doc;
       container[name] = [...items, created];
-      return doc;
+      settlePrimary(container[name] as Doc[], [created]);
+      return;
     }
     if (sub) {
       for (const item of matched) {
         if (op === 'remove') delete item[sub.name];
         else item[sub.name] = value;
       }
+      if (op !== 'remove') settlePrimary(items, matched);
     } else if (op === 'remove') {
       container[name] = items.filter((item) => !matched.includes(item));
     } else {
       const replacement = canonicalValue({ ...def, multiValued: false }, value) as Doc;
-      container[name] = items.map((item) => (matched.includes(item) ? (op === 'replace' ? { ...replacement } : { ...item, ...replacement }) : item));
+      const touched: Doc[] = [];
+      container[name] = items.map((item) => {
+        if (!matched.includes(item)) return item;
+        const next = op === 'replace' ? { ...replacement } : { ...item, ...replacement };
+        touched.push(next);
+        return next;
+      });
+      settlePrimary(container[name] as Doc[], touched);
     }
-    cleanup(container, name);
-    return doc;
+    return;
   }
 
   if (sub) {
     if (def.multiValued) {
       // `emails.value` without a filter addresses that sub-attribute of every value.
-      for (const item of (container[name] as Doc[] | undefined) ?? []) {
+      const items = (container[name] as Doc[] | undefined) ?? [];
+      for (const item of items) {
         if (op === 'remove') delete item[sub.name];
         else item[sub.name] = value;
       }
+      if (op !== 'remove') settlePrimary(items, items);
     } else {
       const parent = ((container[name] ??= {}) as Doc);
       if (op === 'remove') delete parent[sub.name];
       else parent[sub.name] = value;
     }
-    cleanup(container, name);
-    return doc;
+    return;
   }
 
   const canonical = canonicalValue(def, value);
   if (def.multiValued) {
-    const values = canonical === undefined ? [] : Array.isArray(canonical) ? canonical : [canonical];
+    const values = canonical === undefined || canonical === null ? [] : Array.isArray(canonical) ? canonical : [canonical];
     const existing = Array.isArray(container[name]) ? (container[name] as unknown[]) : [];
     if (op === 'remove') {
       // A remove with a value list removes just those values (as Entra ID sends it).
       container[name] = value === undefined ? [] : existing.filter((e) => !values.some((v) => sameValue(e, v)));
     } else if (op === 'replace') {
       container[name] = values;
+      settlePrimary(values, values);
     } else {
-      container[name] = [...existing, ...values.filter((v) => !existing.some((e) => sameValue(e, v)))];
-    }
-    if (op !== 'remove' && values.some((v) => (v as Doc)?.primary === true)) {
-      // Only one value may be primary (RFC 7643 §2.4): the newest claim wins.
-      const list = container[name] as Doc[];
-      const last = [...list].reverse().find((v) => v?.primary === true);
-      for (const item of list) if (item !== last && item?.primary === true) item.primary = false;
+      const added = values.filter((v) => !existing.some((e) => sameValue(e, v)));
+      container[name] = [...existing, ...added];
+      settlePrimary(container[name] as unknown[], added);
     }
   } else if (def.type === 'complex') {
-    if (op === 'remove') delete container[name];
-    else if (canonical === null) delete container[name];
-    else container[name] = { ...((container[name] as Doc | undefined) ?? {}), ...(canonical as Doc) };
+    if (op === 'remove' || canonical === null) delete container[name];
+    else if (!isObject(canonical)) throw fail('invalidValue', `${name} is complex and takes an object value`);
+    else container[name] = { ...((container[name] as Doc | undefined) ?? {}), ...canonical };
   } else if (op === 'remove' || canonical === null) {
     delete container[name];
   } else {
     container[name] = canonical;
   }
-  cleanup(container, name);
-  if (container !== doc && isEmpty(container)) delete doc[schema];
-  return doc;
 }
 
 function cleanup(container: Doc, name: string): void {

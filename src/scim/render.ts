@@ -57,15 +57,16 @@ export function parseProjection(attributes: unknown, excluded: unknown): Project
   return { attributes: list(attributes), excludedAttributes: list(excluded) };
 }
 
-/** Whether a projection asks for an attribute at all; lets callers skip loading what will not be returned. */
+/**
+ * Whether a projection returns any part of a core attribute; lets callers skip loading what will
+ * not be returned. It agrees with `project`: `attributes` naming the core schema or a
+ * sub-attribute wants it, and `excludedAttributes` drops it only when naming it or the core schema whole.
+ */
 export function wants(resource: ResourceSchema, projection: Projection, attr: string): boolean {
-  const named = (paths: string[] | undefined) =>
-    (paths ?? []).some((p) => {
-      const path = splitAttributePath(p);
-      return path.attr.toLowerCase() === attr.toLowerCase() && (!path.schema || path.schema.toLowerCase() === resource.core.toLowerCase());
-    });
-  if (projection.attributes) return named(projection.attributes);
-  return !named(projection.excludedAttributes);
+  const lower = attr.toLowerCase();
+  const targets = (paths: string[]) => paths.map((p) => target(resource, p)).filter((t) => t.schema === resource.core);
+  if (projection.attributes) return targets(projection.attributes).some((t) => t.attr === '' || t.attr === lower);
+  return !targets(projection.excludedAttributes ?? []).some((t) => t.attr === '' || (t.attr === lower && !t.sub));
 }
 
 /** Keys that are returned whatever the projection says (RFC 7643 "returned: always"). */
@@ -115,14 +116,17 @@ function pick(obj: Doc, schema: string, include: Target[] | undefined, exclude: 
 function pickAttr(schema: string, key: string, value: unknown, include: Target[] | undefined, exclude: Target[]): unknown {
   const lower = key.toLowerCase();
   const mine = (t: Target) => t.schema === schema && t.attr === lower;
+  // A schema URN alone names every attribute of that schema.
+  const whole = (t: Target) => t.schema === schema && t.attr === '';
   if (include) {
+    if (include.some(whole)) return value;
     const hits = include.filter(mine);
     if (hits.length === 0) return undefined;
     if (hits.some((t) => !t.sub)) return value;
     return subset(value, hits.map((t) => t.sub!), true);
   }
   const hits = exclude.filter(mine);
-  if (hits.some((t) => !t.sub)) return undefined;
+  if (exclude.some(whole) || hits.some((t) => !t.sub)) return undefined;
   return hits.length ? subset(value, hits.map((t) => t.sub!), false) : value;
 }
 

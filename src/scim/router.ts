@@ -7,7 +7,7 @@ import type { RequestState } from '../http/middleware/request-context.js';
 import { bulk } from './bulk.js';
 import type { ScimCall, ScimDeps, ScimResult } from './context.js';
 import { discoveryHandlers, type Discovery } from './discovery.js';
-import { fromScimmy, ScimError } from './errors.js';
+import { clientError, ScimError } from './errors.js';
 import { groups } from './groups.js';
 import { searchAll, searchResource } from './search.js';
 import { users } from './users.js';
@@ -27,11 +27,15 @@ function scimErrors(): Middleware {
       let error: ScimError;
       if (err instanceof AuthError) {
         error = new ScimError(err.status, undefined, err.message);
-        if (err.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="iam", error="invalid_token"');
+        // RFC 6750 §3.1: a request without a bearer token (none, or another scheme) gets the
+        // challenge without an error code; a bad bearer token gets invalid_token.
+        const presented = /^Bearer\s/i.test(ctx.get('authorization'));
+        if (err.status === 401) ctx.set('WWW-Authenticate', presented ? 'Bearer realm="iam", error="invalid_token"' : 'Bearer realm="iam"');
       } else if (err instanceof BodyError) {
-        error = new ScimError(err.status, err.status === 400 ? 'invalidSyntax' : err.status === 413 ? 'tooMany' : undefined, err.message);
+        // tooMany (RFC 7644 §3.12) is about filter results; an oversized body is a plain 413 (§3.7.3).
+        error = new ScimError(err.status, err.status === 400 ? 'invalidSyntax' : undefined, err.message);
       } else {
-        const known = fromScimmy(err);
+        const known = clientError(err);
         if (known) {
           error = known;
         } else {

@@ -136,8 +136,13 @@ function columnIndex(specs: ColumnSpec[]): Map<string, ColumnRef> {
 }
 
 function canonicalKey(resource: ResourceSchema, path: AttrPath): { key: string; attr: string; sub?: string } | undefined {
-  if (path.attr.toLowerCase() === 'id' && !path.sub) return { key: 'id', attr: 'id' };
-  if (path.attr.toLowerCase() === 'meta') return { key: `meta.${(path.sub ?? '').toLowerCase()}`, attr: 'meta', sub: path.sub };
+  // id, externalId and meta are common attributes (RFC 7643 §3.1): no schema defines them, so
+  // they are matched here, bare or qualified with the resource's core schema.
+  const common = !path.schema || path.schema.toLowerCase() === resource.core.toLowerCase();
+  const attr = path.attr.toLowerCase();
+  if (common && attr === 'id' && !path.sub) return { key: 'id', attr: 'id' };
+  if (common && attr === 'externalid' && !path.sub) return { key: 'externalid', attr: 'externalId' };
+  if (common && attr === 'meta') return { key: `meta.${(path.sub ?? '').toLowerCase()}`, attr: 'meta', sub: path.sub };
   const found = resolveAttribute(resource, path);
   if (!found) return undefined;
   const prefix = found.schema === resource.core ? '' : `${found.schema}:`;

@@ -40,15 +40,38 @@ function normaliseBooleans(resource: ResourceSchema, doc: Doc): Doc {
   return out;
 }
 
-/** Strips what a client may not set (id, meta, read-only attributes) and never keeps a password. */
+/** Drops read-only attributes and read-only sub-attributes (e.g. the enterprise `manager.displayName`) from one schema's part of a body. */
+function withoutReadOnly(defs: AttributeDef[], part: Doc): Doc {
+  const out: Doc = {};
+  for (const [key, value] of Object.entries(part)) {
+    const def = defs.find((d) => d.name === key);
+    if (def?.mutability === 'readOnly') continue;
+    const subs = def?.subAttributes;
+    if (!subs || !subs.some((s) => s.mutability === 'readOnly')) {
+      out[key] = value;
+      continue;
+    }
+    const strip = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? withoutReadOnly(subs, v as Doc) : v);
+    out[key] = Array.isArray(value) ? value.map(strip) : strip(value);
+  }
+  return out;
+}
+
+/**
+ * Strips what a client may not set (id, meta, read-only attributes and sub-attributes, RFC 7643
+ * §2.2 "readOnly ... SHALL be ignored") and never keeps a password.
+ */
 function withoutServerFields(doc: Doc, resource: ResourceSchema): Doc {
   const out: Doc = {};
   const core = resource.attributes.get(resource.core)!;
   for (const [key, value] of Object.entries(doc)) {
     if (key === 'id' || key === 'meta' || key === 'password') continue;
-    const def = core.find((d) => d.name === key);
-    if (def?.mutability === 'readOnly') continue;
-    out[key] = value;
+    const extension = key !== resource.core ? resource.attributes.get(key) : undefined;
+    if (extension && value && typeof value === 'object' && !Array.isArray(value)) {
+      out[key] = withoutReadOnly(extension, value as Doc);
+      continue;
+    }
+    Object.assign(out, withoutReadOnly(core, { [key]: value }));
   }
   return out;
 }

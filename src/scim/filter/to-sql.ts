@@ -19,6 +19,45 @@ function likeEscape(text: string): string {
   return text.replace(/[!%_]/g, (c) => `!${c}`);
 }
 
+/** How a filter is compiled. */
+export interface FilterOptions {
+  /**
+   * For a search across resource types (POST /.search, RFC 7644 §3.4.3): an attribute this
+   * resource type does not have is treated "as if there is no attribute value" instead of being
+   * an error.
+   */
+  unknownAsAbsent?: boolean;
+}
+
+// xsd:dateTime (RFC 7643 §2.3.5); a date alone means its midnight and a missing zone means UTC.
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?$/i;
+
+/**
+ * A dateTime filter value as the ISO-8601 UTC text the columns hold, or undefined when it is not
+ * a real instant. Date.parse is not used: it accepts "1" (the year 2001) and rolls "02-30" over
+ * into March.
+ */
+function parseDateTime(text: string): string | undefined {
+  const m = DATE_TIME.exec(text.trim());
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) => Number(v ?? 0)) as [number, number, number, number, number, number];
+  const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeap(year) ? 1 : 0);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) return undefined;
+  const date = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, Math.floor(Number(`0${m[7] ?? ''}`) * 1000)));
+  date.setUTCFullYear(year);
+  const zone = (m[8] ?? 'Z').toUpperCase();
+  if (zone !== 'Z') {
+    const [zh, zm] = zone.slice(1).split(':').map(Number) as [number, number];
+    if (zh > 23 || zm > 59) return undefined;
+    date.setTime(date.getTime() - (zone.startsWith('-') ? -1 : 1) * (zh * 60 + zm) * 60_000);
+  }
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
+function isLeap(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
 /** A filter value in the column's comparison form, or an invalidFilter error naming the mismatch. */
 function normalise(ref: ColumnRef, value: FilterValue, path: AttrPath): unknown {
   if (value === null) return null;
@@ -30,9 +69,9 @@ function normalise(ref: ColumnRef, value: FilterValue, path: AttrPath): unknown 
       return b ? 1 : 0;
     }
     case 'dateTime': {
-      const time = typeof value === 'string' ? Date.parse(value) : NaN;
-      if (Number.isNaN(time)) throw invalid(`${pathText(path)} is a dateTime; ${JSON.stringify(value)} is not one`);
-      return new Date(time).toISOString();
+      const time = typeof value === 'string' ? parseDateTime(value) : undefined;
+      if (time === undefined) throw invalid(`${pathText(path)} is a dateTime; ${JSON.stringify(value)} is not one (expected e.g. "2024-05-13T04:42:34Z")`);
+      return time;
     }
     case 'integer':
       if (typeof value !== 'number') throw invalid(`${pathText(path)} is a number; cannot compare it with ${JSON.stringify(value)}`);
@@ -62,8 +101,14 @@ function compareColumn(ref: ColumnRef, op: CompareOp, value: FilterValue, path: 
   }
   let positive: SqlCondition;
   switch (op) {
-    case 'eq': positive = { sql: `${c} = ?`, params: [v] }; break;
-    case 'ne': return negated ? { sql: `${c} = ?`, params: [v] } : { sql: `(${c} IS NULL OR ${c} <> ?)`, params: [v] };
+    case 'eq':
+    case 'ne': {
+      const equal = { sql: `${c} = ?`, params: [v] };
+      if ((op === 'eq') !== negated) return equal;
+      return { sql: `(${c} IS NULL OR ${c} <> ?)`, params: equal.params };
+    }
+    // LIKE is case-sensitive on both databases (binary collation on MySQL, case_sensitive_like on
+    // SQLite); caseExact: false columns hold lowercase text and the value is lowercased to match.
     case 'co': positive = { sql: `${c} LIKE ? ESCAPE '!'`, params: [`%${likeEscape(String(v))}%`] }; break;
     case 'sw': positive = { sql: `${c} LIKE ? ESCAPE '!'`, params: [`${likeEscape(String(v))}%`] }; break;
     case 'ew': positive = { sql: `${c} LIKE ? ESCAPE '!'`, params: [`%${likeEscape(String(v))}`] }; break;
@@ -75,12 +120,14 @@ function compareColumn(ref: ColumnRef, op: CompareOp, value: FilterValue, path: 
   return negated ? { sql: `(${c} IS NULL OR NOT (${positive.sql}))`, params: positive.params } : positive;
 }
 
+/** `pr` on a column: not null, and for text not empty. Booleans are integers: comparing 0 with '' is true on MySQL. */
 function present(ref: ColumnRef, negated: boolean): SqlCondition {
-  return { sql: negated ? `(${ref.sql} IS NULL OR ${ref.sql} = '')` : `(${ref.sql} IS NOT NULL AND ${ref.sql} <> '')`, params: [] };
+  const sql = presentOf(ref);
+  return { sql: negated ? `NOT ${sql}` : sql, params: [] };
 }
 
 function presentOf(ref: ColumnRef): string {
-  return ref.type === 'string' || ref.type === 'reference' ? `(${ref.sql} IS NOT NULL AND ${ref.sql} <> '')` : `${ref.sql} IS NOT NULL`;
+  return ref.type === 'string' || ref.type === 'reference' ? `(${ref.sql} IS NOT NULL AND ${ref.sql} <> '')` : `(${ref.sql} IS NOT NULL)`;
 }
 
 /** `t.id [NOT] IN (SELECT key FROM rows WHERE condition)`: one value of a multi-valued attribute satisfies `inner`. */
@@ -93,8 +140,38 @@ function anyValue(multi: MultiRef, inner: SqlCondition | undefined, negated: boo
 }
 
 /** Compiles a filter against one resource type's SQL map. Every literal becomes a parameter. */
-export function filterToSql(map: ResourceSqlMap, node: FilterNode): SqlCondition {
-  return compile(map, node, false, undefined);
+export function filterToSql(map: ResourceSqlMap, node: FilterNode, options: FilterOptions = {}): SqlCondition {
+  return compile({ map, options }, node, false, undefined);
+}
+
+/**
+ * The attribute paths (lowercased, as written) of a filter that this resource type does not
+ * have. A search across types uses it to tell an attribute one type lacks from a misspelt one.
+ */
+export function unknownAttributes(map: ResourceSqlMap, node: FilterNode): string[] {
+  switch (node.kind) {
+    case 'and':
+    case 'or': return [...unknownAttributes(map, node.left), ...unknownAttributes(map, node.right)];
+    case 'not': return unknownAttributes(map, node.expr);
+    case 'valuePath':
+    case 'present':
+    case 'compare': return map.resolve(node.path) ? [] : [pathText(node.path).toLowerCase()];
+  }
+}
+
+interface Compiler {
+  map: ResourceSqlMap;
+  options: FilterOptions;
+}
+
+const TRUE: SqlCondition = { sql: '1 = 1', params: [] };
+const FALSE: SqlCondition = { sql: '1 = 0', params: [] };
+
+/** A node on an attribute the resource type lacks, in a search across types: it has no value (RFC 7644 §3.4.3). */
+function absent(node: FilterNode, negated: boolean): SqlCondition {
+  // No value is "ne" anything but null, and "eq" only null; nothing else holds of no value.
+  const holds = node.kind === 'compare' && (node.op === 'ne' ? node.value !== null : node.op === 'eq' && node.value === null);
+  return holds !== negated ? TRUE : FALSE;
 }
 
 function resolveRef(map: ResourceSqlMap, path: AttrPath, scope: MultiRef | undefined): SqlRef {
@@ -110,23 +187,27 @@ function resolveRef(map: ResourceSqlMap, path: AttrPath, scope: MultiRef | undef
   return ref;
 }
 
-function compile(map: ResourceSqlMap, node: FilterNode, negated: boolean, scope: MultiRef | undefined): SqlCondition {
+function compile(cx: Compiler, node: FilterNode, negated: boolean, scope: MultiRef | undefined): SqlCondition {
+  const { map } = cx;
+  if (!scope && node.kind !== 'and' && node.kind !== 'or' && node.kind !== 'not' && cx.options.unknownAsAbsent && !map.resolve(node.path)) {
+    return absent(node, negated);
+  }
   switch (node.kind) {
     case 'and':
     case 'or': {
-      const left = compile(map, node.left, negated, scope);
-      const right = compile(map, node.right, negated, scope);
+      const left = compile(cx, node.left, negated, scope);
+      const right = compile(cx, node.right, negated, scope);
       // De Morgan: under negation, and becomes or.
       const joiner = (node.kind === 'and') !== negated ? 'AND' : 'OR';
       return { sql: `(${left.sql} ${joiner} ${right.sql})`, params: [...left.params, ...right.params] };
     }
     case 'not':
-      return compile(map, node.expr, !negated, scope);
+      return compile(cx, node.expr, !negated, scope);
     case 'valuePath': {
       if (scope) throw invalid('value filters cannot be nested');
       const ref = map.resolve(node.path);
       if (!ref || ref.kind !== 'multi') throw invalid(`${pathText(node.path)} is not a multi-valued attribute, so it takes no [filter]`);
-      const inner = compile(map, node.filter, false, ref);
+      const inner = compile(cx, node.filter, false, ref);
       return anyValue(ref, inner, negated);
     }
     case 'present': {
@@ -159,7 +240,7 @@ function compile(map: ResourceSqlMap, node: FilterNode, negated: boolean, scope:
 export function valueFilterQuery(map: ResourceSqlMap, path: AttrPath, filter: FilterNode, ownerId: string): SqlCondition {
   const ref = map.resolve(path);
   if (!ref || ref.kind !== 'multi') throw new ScimError(400, 'invalidPath', `${pathText(path)} is not a multi-valued attribute`);
-  const inner = compile(map, filter, false, ref);
+  const inner = compile({ map, options: {} }, filter, false, ref);
   const valueColumn = ref.subs[ref.defaultSub]!.sql;
   const where = [`${ref.key} = ?`, ref.where?.sql, inner.sql].filter(Boolean).join(' AND ');
   return { sql: `SELECT ${valueColumn} AS value FROM ${ref.from} WHERE ${where}`, params: [ownerId, ...(ref.where?.params ?? []), ...inner.params] };
