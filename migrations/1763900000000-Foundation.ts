@@ -13,7 +13,8 @@ import { Table, TableIndex, type MigrationInterface, type QueryRunner, type Tabl
 const str = (name: string, length = 255, nullable = true): TableColumnOptions => ({ name, type: 'varchar', length: String(length), isNullable: nullable });
 const int = (name: string, nullable = true): TableColumnOptions => ({ name, type: 'integer', isNullable: nullable });
 const time = (name: string, nullable = false): TableColumnOptions => str(name, 24, nullable);
-const doc = (name = 'doc'): TableColumnOptions => ({ name, type: 'text', isNullable: false });
+// MySQL's TEXT holds 64 KB; documents and audit details may be larger.
+const doc = (mysql: boolean, name = 'doc'): TableColumnOptions => ({ name, type: mysql ? 'mediumtext' : 'text', isNullable: false });
 
 /** Filter columns for the singular attributes of the User and EnterpriseUser schemas. */
 const IDENTITY_FILTER_COLUMNS = [
@@ -50,7 +51,7 @@ export class Foundation1763900000000 implements MigrationInterface {
         int('version', false),
         time('created'),
         time('last_modified'),
-        doc(),
+        doc(mysql),
       ],
       indices: [
         new TableIndex({ name: 'uq_identities_user_name', columnNames: ['user_name'], isUnique: true }),
@@ -93,7 +94,7 @@ export class Foundation1763900000000 implements MigrationInterface {
         int('version', false),
         time('created'),
         time('last_modified'),
-        doc(),
+        doc(mysql),
       ],
       indices: [
         new TableIndex({ name: 'ix_directory_groups_display_name', columnNames: ['display_name'] }),
@@ -128,7 +129,6 @@ export class Foundation1763900000000 implements MigrationInterface {
         str('scopes', 1024, false),
         time('created'),
         time('revoked', true),
-        time('last_used', true),
       ],
       indices: [new TableIndex({ name: 'uq_api_tokens_name', columnNames: ['name'], isUnique: true })],
     }));
@@ -144,7 +144,7 @@ export class Foundation1763900000000 implements MigrationInterface {
         str('target_type', 64, false),
         str('target_id', 255),
         str('request_id', 64),
-        { name: 'details', type: 'text', isNullable: false },
+        doc(mysql, 'details'),
         str('prev_hash', 64, false),
         str('hash', 64, false),
       ],

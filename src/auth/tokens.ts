@@ -15,7 +15,6 @@ export interface TokenInfo {
   name: string;
   scopes: Scope[];
   created: string;
-  lastUsed: string | null;
   revoked: string | null;
 }
 
@@ -60,10 +59,10 @@ export class TokenService {
 
   /** Every token, newest first, without secrets. */
   async list(): Promise<TokenInfo[]> {
-    const rows = await this.db.query<{ name: string; scopes: string; created: string; last_used: string | null; revoked: string | null }>(
-      'SELECT name, scopes, created, last_used, revoked FROM api_tokens ORDER BY created DESC, name',
+    const rows = await this.db.query<{ name: string; scopes: string; created: string; revoked: string | null }>(
+      'SELECT name, scopes, created, revoked FROM api_tokens ORDER BY created DESC, name',
     );
-    return rows.map((r) => ({ name: r.name, scopes: r.scopes.split(' ') as Scope[], created: r.created, lastUsed: r.last_used, revoked: r.revoked }));
+    return rows.map((r) => ({ name: r.name, scopes: r.scopes.split(' ') as Scope[], created: r.created, revoked: r.revoked }));
   }
 
   /** Revokes a token by name; it stops working at once. */

@@ -133,7 +133,17 @@ export class Database implements Sql {
         if (this.dialect === 'mysql') await runner.release();
       }
     };
-    return this.dialect === 'sqlite' ? this.sqliteLock.run(run) : run();
+    if (this.dialect === 'sqlite') return this.sqliteLock.run(run);
+    // InnoDB picks a victim when two transactions lock rows in opposite orders; the victim has
+    // been rolled back whole, so running it again is safe.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        if (attempt >= DEADLOCK_ATTEMPTS || !isDeadlock(err)) throw err;
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+      }
+    }
   }
 
   /** True when the database answers a trivial query. */
@@ -149,14 +159,17 @@ export class Database implements Sql {
   async close(): Promise<void> {
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
   }
-
-  /** `INSERT IGNORE` in the dialect's words: a duplicate key leaves the existing row alone. */
-  insertIgnore(): string {
-    return this.dialect === 'mysql' ? 'INSERT IGNORE' : 'INSERT OR IGNORE';
-  }
 }
 
-/** `INSERT IGNORE` for a dialect. */
+const DEADLOCK_ATTEMPTS = 4;
+
+function isDeadlock(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string } };
+  const code = e.driverError?.code ?? e.code;
+  return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
+}
+
+/** `INSERT IGNORE` in a dialect's words: a duplicate key leaves the existing row alone. */
 export function insertIgnore(dialect: Dialect): string {
   return dialect === 'mysql' ? 'INSERT IGNORE' : 'INSERT OR IGNORE';
 }

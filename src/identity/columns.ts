@@ -7,11 +7,11 @@ type Doc = Record<string, unknown>;
 const MAX_COLUMN_TEXT = 255;
 
 /**
- * The most bytes a stored resource document may take, on every database alike. MySQL's TEXT
- * (the `doc` and audit `details` columns) holds 65,535 bytes, and the audit event of an update
- * carries each changed attribute before and after, so a document is held to under half of that.
+ * The most bytes a stored resource document may take, on every database alike: far beyond any
+ * real person or group, and small enough that an update's audit event (each changed attribute
+ * before and after) stays well inside MySQL's MEDIUMTEXT.
  */
-export const MAX_DOC_BYTES = 30_000;
+export const MAX_DOC_BYTES = 262_144;
 
 /** The JSON a resource document is stored as; refused (never cut) when larger than MAX_DOC_BYTES. */
 export function storedDoc(doc: Doc, what: 'User' | 'Group'): string {

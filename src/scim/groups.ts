@@ -156,7 +156,7 @@ export const groups = {
   },
 
   async patch(deps: ScimDeps, call: ScimCall, id: string): Promise<ScimResult> {
-    const { docOps, members } = splitGroupPatch(parsePatchRequest(call.body));
+    const { docOps, members } = splitGroupPatch(parsePatchRequest(call.body, id));
     const { after } = await scimCall(() =>
       deps.groups.update(id, {
         doc: docOps.length ? (current) => validateGroup(applyPatch(GROUP_RESOURCE, current, docOps)) : undefined,

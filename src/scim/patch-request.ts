@@ -4,8 +4,12 @@ import { PATCH_OP } from './schema.js';
 
 const OPS = new Set(['add', 'remove', 'replace']);
 
-/** Validates a PatchOp message (RFC 7644 §3.5.2) and returns its operations, op names lowercased (Entra ID capitalises them). */
-export function parsePatchRequest(body: unknown): PatchOperation[] {
+/**
+ * Validates a PatchOp message (RFC 7644 §3.5.2) and returns its operations, op names lowercased
+ * (Entra ID capitalises them). An `id` equal to the patched resource's own inside a path-less
+ * value is dropped: Okta sends it when renaming a group, and it changes nothing.
+ */
+export function parsePatchRequest(body: unknown, resourceId: string): PatchOperation[] {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ScimError(400, 'invalidSyntax', 'a PATCH body must be a PatchOp JSON object');
   const message = body as Record<string, unknown>;
   const schemas = message.schemas;
@@ -23,6 +27,12 @@ export function parsePatchRequest(body: unknown): PatchOperation[] {
     if (fields.path !== undefined && typeof fields.path !== 'string') throw new ScimError(400, 'invalidPath', `operation ${index + 1}: path must be a string`);
     if (op === 'remove' && !fields.path) throw new ScimError(400, 'noTarget', `operation ${index + 1}: remove needs a path`);
     if (op !== 'remove' && fields.value === undefined) throw new ScimError(400, 'invalidValue', `operation ${index + 1}: ${op} needs a value`);
-    return { op: op as PatchOperation['op'], path: fields.path as string | undefined, value: fields.value };
+    let value = fields.value;
+    if (!fields.path && op !== 'remove') {
+      if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ScimError(400, 'invalidValue', `operation ${index + 1}: ${op} without a path needs an object value`);
+      const { id, ...rest } = value as Record<string, unknown>;
+      if (id === resourceId) value = rest;
+    }
+    return { op: op as PatchOperation['op'], path: fields.path as string | undefined, value };
   });
 }

@@ -93,11 +93,16 @@ export function scimRouter(deps: ScimDeps, tokens: TokenService, discovery: Disc
 
   router.use(scimErrors());
 
-  router.get('/ServiceProviderConfig', handle(false, (c) => docs.serviceProviderConfig(c.baseUrl)));
-  router.get('/ResourceTypes', handle(false, (c) => docs.resourceTypes(c.baseUrl)));
-  router.get('/ResourceTypes/:id', handle(false, (c, ctx) => docs.resourceType(c.baseUrl, ctx.params.id!)));
-  router.get('/Schemas', handle(false, (c) => docs.schemas(c.baseUrl)));
-  router.get('/Schemas/:id', handle(false, (c, ctx) => docs.schema(c.baseUrl, ctx.params.id!)));
+  // RFC 7644 §4: discovery takes no filter; answering 403 keeps a client from believing one applied.
+  const unfiltered: Middleware = async (ctx, next) => {
+    if (ctx.query.filter !== undefined) throw new ScimError(403, undefined, 'discovery endpoints do not support filter');
+    await next();
+  };
+  router.get('/ServiceProviderConfig', unfiltered, handle(false, (c) => docs.serviceProviderConfig(c.baseUrl)));
+  router.get('/ResourceTypes', unfiltered, handle(false, (c) => docs.resourceTypes(c.baseUrl)));
+  router.get('/ResourceTypes/:id', unfiltered, handle(false, (c, ctx) => docs.resourceType(c.baseUrl, ctx.params.id!)));
+  router.get('/Schemas', unfiltered, handle(false, (c) => docs.schemas(c.baseUrl)));
+  router.get('/Schemas/:id', unfiltered, handle(false, (c, ctx) => docs.schema(c.baseUrl, ctx.params.id!)));
   for (const path of ['/ServiceProviderConfig', '/ResourceTypes', '/ResourceTypes/:id', '/Schemas', '/Schemas/:id']) {
     router.post(path, notAllowed('GET'));
     router.put(path, notAllowed('GET'));

@@ -82,7 +82,7 @@ export const users = {
   },
 
   async patch(deps: ScimDeps, call: ScimCall, id: string): Promise<ScimResult> {
-    const ops = parsePatchRequest(call.body);
+    const ops = parsePatchRequest(call.body, id);
     const { after } = await scimCall(() =>
       deps.identities.update(id, (current) => validateUser(applyPatch(USER_RESOURCE, current, ops)), call, ifMatchVersions(call)),
     );

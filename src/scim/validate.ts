@@ -81,8 +81,11 @@ function validate(resource: ResourceSchema, schema: typeof SCIMMY.Schemas.User |
   let doc = normaliseBooleans(resource, canonicalDocument(resource, body as Doc));
   const known = [...resource.attributes.keys()];
   const declared = Array.isArray(doc.schemas) ? (doc.schemas as unknown[]).map(String) : [resource.core];
-  const unknown = declared.filter((s) => !known.some((k) => k.toLowerCase() === s.toLowerCase()));
+  // Entra ID lists a schema of its own on groups without sending data under it: an unknown URN
+  // is ignored when it carries nothing, and refused when it carries attributes we would drop.
+  const unknown = declared.filter((s) => !known.some((k) => k.toLowerCase() === s.toLowerCase()) && s in doc);
   if (unknown.length > 0) throw new ScimError(400, 'invalidValue', `unknown schema ${unknown.join(', ')} for ${resource.name}`);
+  refuseNullValues(doc);
   if (!declared.some((s) => s.toLowerCase() === resource.core.toLowerCase())) {
     throw new ScimError(400, 'invalidValue', `schemas must include ${resource.core}`);
   }
@@ -101,6 +104,18 @@ function validate(resource: ResourceSchema, schema: typeof SCIMMY.Schemas.User |
   return coerced;
 }
 
+/** Refuses null entries in multi-valued attributes, which no schema allows and later matching would trip on. */
+function refuseNullValues(doc: Doc): void {
+  for (const [key, value] of Object.entries(doc)) {
+    if (Array.isArray(value) && key !== 'schemas') {
+      const i = value.findIndex((v) => v === null || v === undefined);
+      if (i >= 0) throw new ScimError(400, 'invalidValue', `${key}[${i}] is null; leave it out instead`);
+    } else if (value && typeof value === 'object' && !Array.isArray(value) && key.startsWith('urn:')) {
+      refuseNullValues(value as Doc);
+    }
+  }
+}
+
 /** Validates a User body (POST, PUT, or the result of a PATCH) and returns it in canonical form. */
 export function validateUser(body: unknown): Doc {
   const doc = validate(USER_RESOURCE, SCIMMY.Schemas.User, body);
@@ -110,7 +125,8 @@ export function validateUser(body: unknown): Doc {
 
 /** Validates a Group body without its members, which are handled as rows; returns it in canonical form. */
 export function validateGroup(body: unknown): Doc {
-  const { members: _members, ...rest } = (body ?? {}) as Doc;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ScimError(400, 'invalidSyntax', 'a Group must be a JSON object');
+  const { members: _members, ...rest } = body as Doc;
   const doc = validate(GROUP_RESOURCE, SCIMMY.Schemas.Group, rest);
   delete doc.members;
   if (typeof doc.displayName !== 'string' || doc.displayName.trim() === '') throw new ScimError(400, 'invalidValue', 'displayName is required');

@@ -276,6 +276,16 @@ onEachDatabase('SCIM client replay: Microsoft Entra ID', (database) => {
     expect(await memberIds(group.id)).to.deep.equal([a.id, c.id].sort());
   });
 
+  it('creates a group whose schemas also name Entra\'s own group schema, which carries no data', async () => {
+    const res = await post(at('/Groups'), {
+      schemas: [GROUP_SCHEMA, 'http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group'],
+      externalId: `ms-${unique()}`,
+      displayName: `Entra sample group ${unique()}`,
+    });
+    expect(res.status, res.text).to.equal(201);
+    expect(res.body.schemas).to.deep.equal([GROUP_SCHEMA]);
+  });
+
   it('renames a group with Replace "displayName" without touching its members', async () => {
     const [a, b] = [await createUser(), await createUser()];
     const group = await createGroup([a.id, b.id]);
@@ -447,6 +457,23 @@ onEachDatabase('SCIM client replay: Okta', (database) => {
     }, headers);
     expect(remove.status, remove.text).to.equal(204);
     expect(await memberIds(group.id)).to.deep.equal([b.id]);
+  });
+
+  it('renames a group with a path-less replace that repeats the group\'s own id', async () => {
+    const group = await createGroup();
+    const member = await createUser();
+    await okta.patch(`/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'members', value: [{ value: member.id }] }] }, headers);
+    const res = await okta.patch(`/Groups/${group.id}`, {
+      schemas: [PATCH_OP],
+      Operations: [{ op: 'replace', value: { id: group.id, displayName: `${group.displayName} renamed` } }],
+    }, headers);
+    expect(res.status, res.text).to.equal(204);
+    const read = await okta.get(`/Groups/${group.id}`, headers);
+    expect(read.body.displayName).to.equal(`${group.displayName} renamed`);
+    expect(await memberIds(group.id)).to.deep.equal([member.id]);
+    const other = await okta.patch(`/Groups/${group.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { id: 'another-id' } }] }, headers);
+    expect(other.status, other.text).to.equal(400);
+    expect(other.body.scimType).to.equal('mutability');
   });
 
   it('empties a group with replace members [] (push of an empty group)', async () => {

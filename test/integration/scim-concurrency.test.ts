@@ -209,4 +209,17 @@ onEachDatabase('SCIM concurrency', (database) => {
     )) as [{ n: number | string }];
     expect(Number(n)).to.equal(0);
   });
+
+  it('two groups added into each other at the same moment both succeed (a deadlock victim is retried)', async () => {
+    for (let round = 0; round < 5; round++) {
+      const [g, h] = await Promise.all([createGroup(), createGroup()]);
+      const [a, b] = await Promise.all([
+        scim.patch(`/Groups/${g}`, patchOf({ op: 'add', path: 'members', value: [{ value: h }] })),
+        scim.patch(`/Groups/${h}`, patchOf({ op: 'add', path: 'members', value: [{ value: g }] })),
+      ]);
+      expect([a.status, b.status], `${a.text} ${b.text}`).to.deep.equal([204, 204]);
+      expect(await storedMembers(g)).to.deep.equal([h]);
+      expect(await storedMembers(h)).to.deep.equal([g]);
+    }
+  });
 });

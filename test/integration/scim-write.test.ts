@@ -127,6 +127,14 @@ onEachDatabase('SCIM writes (RFC 7644 §3.3, §3.5, §3.6, §3.14)', (database) 
       });
     }
 
+    it('treats a trailing space as part of userName on every database', async () => {
+      const first = await createUser();
+      const padded = await scim.post('/Users', newUser({ userName: `${first.userName} ` }));
+      expect(padded.status, padded.text).to.equal(201);
+      const exact = await scim.get(`/Users?filter=${encodeURIComponent(`userName eq "${first.userName}"`)}`);
+      expect(exact.body.Resources.map((r: { id: string }) => r.id)).to.deep.equal([first.id]);
+    });
+
     it('refuses a body without userName with 400 invalidValue', async () => {
       const { userName: _u, ...body } = newUser();
       expectError(await scim.post('/Users', body), 400, 'invalidValue');
