@@ -87,10 +87,18 @@ export async function queryPage(sql: Sql, map: ResourceSqlMap, query: ListQuery,
   const [{ n }] = (await sql.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${map.table} t WHERE ${where.sql}`, where.params)) as [{ n: number | string }];
   const total = Number(n);
   if (take <= 0 || skip >= total) return { total, rows: [] };
-  const rows = await sql.query<ResourceRow>(
-    `SELECT t.id, t.doc, t.version, t.created, t.last_modified FROM ${map.table} t WHERE ${where.sql}
-      ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
+  // The page's ids first, then their rows: the first query walks an index alone, so a deep
+  // OFFSET skips index entries instead of reading (and discarding) whole documents.
+  const ids = (await sql.query<{ id: string }>(
+    `SELECT t.id FROM ${map.table} t WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
     [...where.params, ...order.params, take, skip],
+  )).map((r) => r.id);
+  if (ids.length === 0) return { total, rows: [] };
+  const found = await sql.query<ResourceRow>(
+    `SELECT id, doc, version, created, last_modified FROM ${map.table} WHERE id IN (${ids.map(() => '?').join(', ')})`,
+    ids,
   );
-  return { total, rows };
+  const byId = new Map(found.map((r) => [r.id, r]));
+  // A row deleted between the two reads is simply missing from the page.
+  return { total, rows: ids.flatMap((id) => byId.get(id) ?? []) };
 }
