@@ -104,8 +104,8 @@ export class GroupService {
   }
 }
 
-// Member ids one audit event lists: its details column (MySQL TEXT) holds 65,535 bytes, and an id
-// takes 39 of them, so a push of thousands of members is written as several events.
+// Member ids one audit event lists: a push of tens of thousands of members is written as several
+// events of bounded size, so each stays quick to export and to read.
 const AUDIT_IDS_PER_EVENT = 1000;
 
 /**

@@ -496,7 +496,7 @@ onEachDatabase('SCIM client replay: Okta', (database) => {
   it('pushes a group of 1,800 members in one POST and empties it with replace members []', async function () {
     this.timeout(30_000);
     // Fixture rows written straight to the table: creating 1,800 users over HTTP would take
-    // longer than the behaviour under test. More ids than one audit event can hold (see below).
+    // longer than the behaviour under test. More ids than one audit event lists (see below).
     const ids = Array.from({ length: 1800 }, () => randomUUID());
     const now = new Date().toISOString();
     for (let i = 0; i < ids.length; i += 200) {
