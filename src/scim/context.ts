@@ -4,7 +4,7 @@ import { IdentityError } from '../identity/errors.js';
 import type { GroupService } from '../identity/group-service.js';
 import type { IdentityService } from '../identity/identity-service.js';
 import { ScimError } from './errors.js';
-import { parseETags } from './render.js';
+import { parseETags, parseProjection, type Projection } from './render.js';
 
 /** What SCIM handlers need from the server. */
 export interface ScimDeps {
@@ -64,6 +64,11 @@ export function ifMatchVersions(call: ScimCall): number[] | undefined {
 export function notModified(call: ScimCall, version: number): boolean {
   const tags = parseETags(call.ifNoneMatch);
   return tags === '*' || (Array.isArray(tags) && tags.includes(version));
+}
+
+/** The attributes / excludedAttributes a call's query asks for. */
+export function projectionOf(call: ScimCall): Projection {
+  return parseProjection(call.query.attributes, call.query.excludedAttributes);
 }
 
 /** The ListResponse envelope (RFC 7644 §3.4.2). */

@@ -3,9 +3,9 @@ import { GROUP_SQL } from './sql-map.js';
 import { applyPatch, resolvePatchPath, type PatchOperation } from './patch.js';
 import { parsePatchRequest } from './patch-request.js';
 import { validateGroup } from './validate.js';
-import { etagOf, parseProjection, project, represent, wants, type Projection } from './render.js';
+import { etagOf, project, represent, wants, type Projection } from './render.js';
 import { parseListQuery, queryPage, type ListQuery } from './list.js';
-import { ifMatchVersions, listResponse, notModified, scimCall, type ScimCall, type ScimDeps, type ScimResult } from './context.js';
+import { ifMatchVersions, listResponse, notModified, projectionOf, scimCall, type ScimCall, type ScimDeps, type ScimResult } from './context.js';
 import { ScimError } from './errors.js';
 import { valueFilterQuery } from './filter/to-sql.js';
 import { fromRow, type StoredResource } from '../identity/resources.js';
@@ -117,7 +117,7 @@ async function load(deps: ScimDeps, id: string): Promise<StoredResource> {
 }
 
 async function answer(deps: ScimDeps, call: ScimCall, group: StoredResource, status: number, location?: string): Promise<ScimResult> {
-  const [body] = await renderGroups(deps, [group], call, parseProjection(call.query.attributes, call.query.excludedAttributes));
+  const [body] = await renderGroups(deps, [group], call, projectionOf(call));
   return { status, body, headers: { ETag: etagOf(group.version), ...(location ? { Location: location } : {}) } };
 }
 
@@ -130,7 +130,7 @@ export const groups = {
   },
 
   async list(deps: ScimDeps, call: ScimCall): Promise<ScimResult> {
-    return groups.search(deps, call, parseListQuery(call.query, deps.limits), parseProjection(call.query.attributes, call.query.excludedAttributes));
+    return groups.search(deps, call, parseListQuery(call.query, deps.limits), projectionOf(call));
   },
 
   async get(deps: ScimDeps, call: ScimCall, id: string): Promise<ScimResult> {

@@ -3,9 +3,9 @@ import { USER_SQL } from './sql-map.js';
 import { applyPatch } from './patch.js';
 import { parsePatchRequest } from './patch-request.js';
 import { validateUser } from './validate.js';
-import { etagOf, parseProjection, project, represent, wants, type Projection } from './render.js';
+import { etagOf, project, represent, wants, type Projection } from './render.js';
 import { parseListQuery, queryPage, type ListQuery } from './list.js';
-import { ifMatchVersions, listResponse, notModified, scimCall, type ScimCall, type ScimDeps, type ScimResult } from './context.js';
+import { ifMatchVersions, listResponse, notModified, projectionOf, scimCall, type ScimCall, type ScimDeps, type ScimResult } from './context.js';
 import { ScimError } from './errors.js';
 import { fromRow, type StoredResource } from '../identity/resources.js';
 import type { Sql } from '../db/database.js';
@@ -29,16 +29,18 @@ async function groupsOf(sql: Sql, ids: string[], baseUrl: string): Promise<Map<s
   return out;
 }
 
-async function renderUsers(deps: ScimDeps, users: StoredResource[], call: ScimCall, projection: Projection): Promise<Doc[]> {
-  const groups = wants(USER_RESOURCE, projection, 'groups') ? await groupsOf(deps.db, users.map((u) => u.id), call.baseUrl) : new Map<string, Doc[]>();
+/** Renders users with their `groups`; `memberships` may be given when they are known (a new user has none). */
+async function renderUsers(deps: ScimDeps, users: StoredResource[], call: ScimCall, projection: Projection, memberships?: Map<string, Doc[]>): Promise<Doc[]> {
+  const groups = memberships ?? (wants(USER_RESOURCE, projection, 'groups') ? await groupsOf(deps.db, users.map((u) => u.id), call.baseUrl) : new Map<string, Doc[]>());
   return users.map((u) => {
     const memberOf = groups.get(u.id);
     return project(USER_RESOURCE, represent(USER_RESOURCE, u, call.baseUrl, memberOf ? { groups: memberOf } : {}), projection);
   });
 }
 
-function single(status: number, body: Doc, version: number, location?: string): ScimResult {
-  return { status, body, headers: { ETag: etagOf(version), ...(location ? { Location: location } : {}) } };
+async function answer(deps: ScimDeps, call: ScimCall, user: StoredResource, status: number, options: { location?: string; memberships?: Map<string, Doc[]> } = {}): Promise<ScimResult> {
+  const [body] = await renderUsers(deps, [user], call, projectionOf(call), options.memberships);
+  return { status, body, headers: { ETag: etagOf(user.version), ...(options.location ? { Location: options.location } : {}) } };
 }
 
 async function load(deps: ScimDeps, id: string): Promise<StoredResource> {
@@ -57,28 +59,25 @@ export const users = {
   },
 
   async list(deps: ScimDeps, call: ScimCall): Promise<ScimResult> {
-    return users.search(deps, call, parseListQuery(call.query, deps.limits), parseProjection(call.query.attributes, call.query.excludedAttributes));
+    return users.search(deps, call, parseListQuery(call.query, deps.limits), projectionOf(call));
   },
 
   async get(deps: ScimDeps, call: ScimCall, id: string): Promise<ScimResult> {
     const user = await load(deps, id);
     if (notModified(call, user.version)) return { status: 304, headers: { ETag: etagOf(user.version) } };
-    const [body] = await renderUsers(deps, [user], call, parseProjection(call.query.attributes, call.query.excludedAttributes));
-    return single(200, body!, user.version);
+    return answer(deps, call, user, 200);
   },
 
   async create(deps: ScimDeps, call: ScimCall): Promise<ScimResult> {
     const doc = validateUser(call.body);
     const user = await scimCall(() => deps.identities.create(doc, call));
-    const [body] = await renderUsers(deps, [user], call, parseProjection(call.query.attributes, call.query.excludedAttributes));
-    return single(201, body!, user.version, `${call.baseUrl}/Users/${user.id}`);
+    return answer(deps, call, user, 201, { location: `${call.baseUrl}/Users/${user.id}`, memberships: new Map() });
   },
 
   async replace(deps: ScimDeps, call: ScimCall, id: string): Promise<ScimResult> {
     const doc = validateUser(call.body);
     const { after } = await scimCall(() => deps.identities.update(id, () => doc, call, ifMatchVersions(call)));
-    const [body] = await renderUsers(deps, [after], call, parseProjection(call.query.attributes, call.query.excludedAttributes));
-    return single(200, body!, after.version);
+    return answer(deps, call, after, 200);
   },
 
   async patch(deps: ScimDeps, call: ScimCall, id: string): Promise<ScimResult> {
@@ -86,8 +85,7 @@ export const users = {
     const { after } = await scimCall(() =>
       deps.identities.update(id, (current) => validateUser(applyPatch(USER_RESOURCE, current, ops)), call, ifMatchVersions(call)),
     );
-    const [body] = await renderUsers(deps, [after], call, parseProjection(call.query.attributes, call.query.excludedAttributes));
-    return single(200, body!, after.version);
+    return answer(deps, call, after, 200);
   },
 
   async remove(deps: ScimDeps, call: ScimCall, id: string): Promise<ScimResult> {
