@@ -110,12 +110,9 @@ async function rawInsertRate(kind: 'sqlite' | 'mariadb', url: string, users: Doc
   return users.length / seconds;
 }
 
-/** Starts `iam serve` in its own process; resolves with its URL and pid. */
-async function startServer(databaseUrl: string): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'iam.js'), 'serve'], {
-    env: { ...process.env, IAM_DATABASE_URL: databaseUrl, IAM_PORT: '0', IAM_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+/** Starts a server process that prints "listening on URL "; resolves with its URL and pid. */
+async function startProcess(args: string[], env: Record<string, string> = {}): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
@@ -150,6 +147,8 @@ interface Result {
   database: string;
   users: number;
   rawInsertPerSec: number;
+  bareEndpointPerSec: number;
+  postVsBare: number;
   postPerSec: number;
   postVsRaw: number;
   post: Summary;
@@ -184,13 +183,27 @@ async function benchmark(kind: 'sqlite' | 'mariadb', users: Doc[], mysqlServer?:
   }
 }
 
+/** The HTTP ceiling: POSTs of the same bodies to a bare Koa endpoint, same clients, same concurrency. */
+async function bareEndpointRate(users: Doc[]): Promise<number> {
+  const bare = await startProcess(['--import', 'tsx', join(ROOT, 'bench', 'lib', 'bare-server.ts')]);
+  try {
+    const call = httpClient(bare.url, 'none', CONCURRENCY);
+    const { seconds } = await runConcurrent(users.length, CONCURRENCY, async (i) => expectStatus(await call('POST', '/Users', users[i]), 201, 'bare POST'));
+    return users.length / seconds;
+  } finally {
+    await bare.stop();
+  }
+}
+
 async function measure(kind: 'sqlite' | 'mariadb', users: Doc[], urlFor: (name: string) => string, tag: string): Promise<Result> {
   say(`[${kind}] baseline: raw driver inserts of ${users.length} users`);
   const rawRate = await rawInsertRate(kind, urlFor('raw'), users);
+  say(`[${kind}] baseline: bare Koa endpoint`);
+  const bareRate = await bareEndpointRate(users);
 
   const databaseUrl = urlFor('server');
   const token = createToken(databaseUrl);
-  const server = await startServer(databaseUrl);
+  const server = await startProcess([join(ROOT, 'bin', 'iam.js'), 'serve'], { IAM_DATABASE_URL: databaseUrl, IAM_PORT: '0', IAM_LOG_LEVEL: 'warn' });
   try {
     const call = httpClient(`${server.url}/scim/v2`, token, CONCURRENCY);
     say(`[${kind}] SCIM POST of ${users.length} users, ${CONCURRENCY} clients`);
@@ -243,6 +256,8 @@ async function measure(kind: 'sqlite' | 'mariadb', users: Doc[], urlFor: (name: 
       database: kind,
       users: users.length,
       rawInsertPerSec: Math.round(rawRate),
+      bareEndpointPerSec: Math.round(bareRate),
+      postVsBare: Math.round((postRate / bareRate) * 1000) / 1000,
       postPerSec: Math.round(postRate),
       postVsRaw: Math.round((postRate / rawRate) * 1000) / 1000,
       post: summarize(post.latencies),
@@ -263,7 +278,9 @@ function table(results: Result[]): string {
     ['users created', (r) => String(r.users)],
     ['raw driver insert, rows/s (baseline)', (r) => String(r.rawInsertPerSec)],
     ['SCIM POST, users/s (16 clients)', (r) => String(r.postPerSec)],
+    ['bare Koa endpoint POST, requests/s (baseline)', (r) => String(r.bareEndpointPerSec)],
     ['SCIM POST / raw insert', (r) => `${(r.postVsRaw * 100).toFixed(1)}%`],
+    ['SCIM POST / bare endpoint', (r) => `${(r.postVsBare * 100).toFixed(1)}%`],
     ['POST p50 / p99 ms', (r) => `${r.post.p50} / ${r.post.p99}`],
     ['filter userName eq, p50 / p99 ms', (r) => `${r.filterUserName.p50} / ${r.filterUserName.p99}`],
     ['filter emails[value eq], p50 / p99 ms', (r) => `${r.filterEmail.p50} / ${r.filterEmail.p99}`],
