@@ -10,7 +10,7 @@ import { createApp, createServices, type AppServices } from './app.js';
 export interface RunningServer {
   url: string;
   services: AppServices;
-  close(): Promise<void>;
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Connects, migrates, and listens; resolves once the port is bound. */
@@ -33,10 +33,13 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   return {
     url,
     services,
-    async close() {
+    /** Stops accepting connections, lets requests in flight finish (up to the grace period), then closes the database. */
+    async close(graceMs = 10_000) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), graceMs);
       await closed;
+      clearTimeout(force);
       await db.close();
     },
   };
