@@ -5,6 +5,7 @@ import type { GroupService } from '../identity/group-service.js';
 import type { IdentityService } from '../identity/identity-service.js';
 import { ScimError } from './errors.js';
 import { parseETags, parseProjection, type Projection } from './render.js';
+import { LIST_RESPONSE } from './schema.js';
 
 /** What SCIM handlers need from the server. */
 export interface ScimDeps {
@@ -74,7 +75,7 @@ export function projectionOf(call: ScimCall): Projection {
 /** The ListResponse envelope (RFC 7644 §3.4.2). */
 export function listResponse(total: number, startIndex: number, resources: unknown[]): Record<string, unknown> {
   return {
-    schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
+    schemas: [LIST_RESPONSE],
     totalResults: total,
     itemsPerPage: resources.length,
     startIndex,

@@ -20,11 +20,6 @@ export class ScimError extends Error {
   }
 }
 
-/** Throws a 400 ScimError of the given type unless `condition` holds. */
-export function assertScim(condition: unknown, scimType: ScimType, detail: string): asserts condition {
-  if (!condition) throw new ScimError(400, scimType, detail);
-}
-
 /**
  * The ScimError a failure anywhere in a SCIM request stands for, or undefined for an unexpected
  * fault. Plain TypeErrors are not the client's mistake here: outside scimmy's validation (which
