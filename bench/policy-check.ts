@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newEnforcer, newModelFromString } from 'casbin';
 import { ACCESS_MODEL, AccessIndex, type AccessPolicy, type AccessRequest } from '../src/policy/access-index.js';
+import { prng } from '../test/support/prng.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -33,17 +34,6 @@ const FRESH_ROUNDS = 10;
 
 const say = (text: string) => process.stderr.write(`${text}\n`);
 
-/** Deterministic PRNG (mulberry32) so every run measures the same policy and requests. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = prng(SEED);
 const int = (n: number) => Math.floor(random() * n);
 const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { newEnforcer, newModelFromString, Util, type Enforcer } from 'casbin';
 import { ACCESS_MODEL, AccessIndex, AccessPolicyError, MAX_HIERARCHY_DEPTH, type AccessPolicy } from '../../../src/policy/access-index.js';
+import { prng } from '../../support/prng.js';
 
 /** The reference: a real Casbin enforcer over the same model and policy. */
 async function casbinFor(policy: AccessPolicy): Promise<Enforcer> {
@@ -22,17 +23,6 @@ function refusal(run: () => unknown): AccessPolicyError {
   throw new Error('expected build() to refuse the policy');
 }
 
-/** mulberry32: the equivalence test must generate the same policy on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ENGINEERING: AccessPolicy = {
   roleLinks: [

@@ -1,3 +1,4 @@
+import { prng } from '../../support/prng.js';
 import { expect } from 'chai';
 import { newEnforcer, newModelFromString, type Enforcer } from 'casbin';
 import {
@@ -48,17 +49,6 @@ function errorOf(fn: () => unknown): RuleExpressionError {
   expect.fail('expected a RuleExpressionError');
 }
 
-/** Small deterministic PRNG (mulberry32) so a failing fuzz case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('birthright rule expressions', () => {
   describe('BIRTHRIGHT_ATTRIBUTES', () => {

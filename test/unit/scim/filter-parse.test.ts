@@ -1,3 +1,4 @@
+import { prng } from '../../support/prng.js';
 import { expect } from 'chai';
 import type { AttrPath, CompareOp, FilterNode, FilterValue } from '../../../src/scim/filter/ast.js';
 import {
@@ -467,17 +468,6 @@ describe('parseFilter', () => {
   });
 
   describe('fuzzing', () => {
-    // Deterministic PRNG so a failure is reproducible.
-    function rng(seed: number): () => number {
-      let s = seed >>> 0;
-      return () => {
-        s = (s + 0x6d2b79f5) >>> 0;
-        let t = s;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
-    }
 
     function expectAstOrSyntaxError(input: string): void {
       try {
@@ -498,7 +488,7 @@ describe('parseFilter', () => {
     ];
 
     it('random token soups yield an AST or FilterSyntaxError', () => {
-      const rand = rng(1234);
+      const rand = prng(1234);
       for (let i = 0; i < 5000; i++) {
         const len = Math.floor(rand() * 20);
         let s = '';
@@ -508,7 +498,7 @@ describe('parseFilter', () => {
     });
 
     it('random character strings yield an AST or FilterSyntaxError', () => {
-      const rand = rng(99);
+      const rand = prng(99);
       for (let i = 0; i < 5000; i++) {
         const len = Math.floor(rand() * 40);
         let s = '';
@@ -523,7 +513,7 @@ describe('parseFilter', () => {
         'emails[type eq "work" and (value ew "@example.com" or value sw "x")] or title pr',
         `${ENT}:manager.value eq "26118915" and active eq true and x gt -1.5e3`,
       ];
-      const rand = rng(7);
+      const rand = prng(7);
       for (let i = 0; i < 5000; i++) {
         let s = seeds[i % seeds.length] ?? '';
         const edits = 1 + Math.floor(rand() * 4);
