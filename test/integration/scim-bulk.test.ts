@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { configWith } from '../../src/config/index.js';
 import { onEachDatabase } from '../support/databases.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { startTestServer, withScimServer, type TestServer } from '../support/server.js';
 import { ENTERPRISE, GROUP_SCHEMA, newUser, patchOf, scimClient, type ScimClient, type ScimResponse } from '../support/scim-client.js';
 
 /* POST /Bulk from RFC 7644 §3.7: operations, bulkId references, failOnErrors and the limits. */
@@ -27,13 +27,9 @@ function expectError(res: ScimResponse, status: number, scimType?: string): void
 }
 
 onEachDatabase('SCIM Bulk (RFC 7644 §3.7)', (database) => {
-  let server: TestServer;
-  let scim: ScimClient;
-  before(async () => {
-    server = await startTestServer(database().db);
-    scim = scimClient(server.scimUrl, await server.token());
-  });
-  after(() => server.close());
+  let server!: TestServer;
+  let scim!: ScimClient;
+  withScimServer(database, (s, c) => ([server, scim] = [s, c]));
 
   const userUrl = (id: string) => `${server.scimUrl}/Users/${id}`;
   const groupUrl = (id: string) => `${server.scimUrl}/Groups/${id}`;

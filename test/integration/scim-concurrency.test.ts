@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { onEachDatabase } from '../support/databases.js';
-import { startTestServer, type TestServer } from '../support/server.js';
-import { ENTERPRISE, GROUP_SCHEMA, newUser, patchOf, scimClient, type ScimClient, type ScimResponse } from '../support/scim-client.js';
+import { withScimServer, type TestServer } from '../support/server.js';
+import { ENTERPRISE, GROUP_SCHEMA, newUser, patchOf, type ScimClient, type ScimResponse } from '../support/scim-client.js';
 
 /*
  * Concurrent SCIM writes through real HTTP. Members are rows and every write locks what it
@@ -13,14 +13,9 @@ import { ENTERPRISE, GROUP_SCHEMA, newUser, patchOf, scimClient, type ScimClient
 const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
 onEachDatabase('SCIM concurrency', (database) => {
-  let server: TestServer;
-  let scim: ScimClient;
-
-  before(async () => {
-    server = await startTestServer(database().db);
-    scim = scimClient(server.scimUrl, await server.token());
-  });
-  after(() => server.close());
+  let server!: TestServer;
+  let scim!: ScimClient;
+  withScimServer(database, (s, c) => ([server, scim] = [s, c]));
 
   const createUsers = async (n: number): Promise<string[]> => {
     const ids: string[] = [];

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { onEachDatabase } from '../support/databases.js';
-import { startTestServer, type TestServer } from '../support/server.js';
-import { ENTERPRISE, GROUP_SCHEMA, newUser, patchOf, scimClient, USER_SCHEMA, type ScimClient, type ScimResponse } from '../support/scim-client.js';
+import { withScimServer, type TestServer } from '../support/server.js';
+import { ENTERPRISE, GROUP_SCHEMA, newUser, patchOf, USER_SCHEMA, type ScimClient, type ScimResponse } from '../support/scim-client.js';
 
 /*
  * Writes through real HTTP, from RFC 7644 §3.3 (POST), §3.4.1 (GET by id), §3.5.1 (PUT),
@@ -32,13 +32,9 @@ function withoutMeta(doc: Doc): Doc {
 const sortedIds = (members: Doc[] | undefined) => (members ?? []).map((m) => m.value as string).sort();
 
 onEachDatabase('SCIM writes (RFC 7644 §3.3, §3.5, §3.6, §3.14)', (database) => {
-  let server: TestServer;
-  let scim: ScimClient;
-  before(async () => {
-    server = await startTestServer(database().db);
-    scim = scimClient(server.scimUrl, await server.token());
-  });
-  after(() => server.close());
+  let server!: TestServer;
+  let scim!: ScimClient;
+  withScimServer(database, (s, c) => ([server, scim] = [s, c]));
 
   /** The user most PATCH cases start from. */
   const seed = (extra: Doc = {}) => newUser({

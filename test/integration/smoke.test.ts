@@ -1,16 +1,12 @@
 import { expect } from 'chai';
 import { onEachDatabase } from '../support/databases.js';
-import { startTestServer, type TestServer } from '../support/server.js';
-import { newUser, scimClient, type ScimClient } from '../support/scim-client.js';
+import { withScimServer, type TestServer } from '../support/server.js';
+import { newUser, type ScimClient } from '../support/scim-client.js';
 
 onEachDatabase('SCIM smoke', (database) => {
-  let server: TestServer;
-  let scim: ScimClient;
-  before(async () => {
-    server = await startTestServer(database().db);
-    scim = scimClient(server.scimUrl, await server.token());
-  });
-  after(() => server.close());
+  let server!: TestServer;
+  let scim!: ScimClient;
+  withScimServer(database, (s, c) => ([server, scim] = [s, c]));
 
   it('creates a user and finds it by userName in any case', async () => {
     const body = newUser();

@@ -5,6 +5,7 @@ import { configWith, type Config } from '../../src/config/index.js';
 import { createApp, createServices, type AppServices } from '../../src/http/app.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { Database } from '../../src/db/database.js';
+import { scimClient, type ScimClient } from './scim-client.js';
 
 /** A server on an ephemeral port over a test database, with its captured log lines. */
 export interface TestServer {
@@ -50,4 +51,17 @@ export async function startTestServer(db: Database, overrides: Parameters<typeof
       await closed;
     },
   };
+}
+
+/**
+ * Starts a server over a suite's database before its tests, with a client holding a read-write
+ * token, and closes it after; `ready` receives both once they exist.
+ */
+export function withScimServer(database: () => { db: Database }, ready: (server: TestServer, scim: ScimClient) => void): void {
+  let server: TestServer | undefined;
+  before(async () => {
+    server = await startTestServer(database().db);
+    ready(server, scimClient(server.scimUrl, await server.token()));
+  });
+  after(() => server?.close());
 }
