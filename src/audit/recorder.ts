@@ -1,4 +1,4 @@
-import type { Transaction } from '../db/database.js';
+import { forUpdate, type Transaction } from '../db/database.js';
 import { eventHash } from './hash.js';
 import { maskSecrets } from './mask.js';
 
@@ -23,8 +23,7 @@ export interface AuditEntry {
 export async function recordAudit(tx: Transaction, entries: AuditEntry | AuditEntry[]): Promise<void> {
   const list = Array.isArray(entries) ? entries : [entries];
   if (list.length === 0) return;
-  const lock = tx.dialect === 'mysql' ? ' FOR UPDATE' : '';
-  const [head] = await tx.query<{ last_hash: string }>(`SELECT last_hash FROM audit_head WHERE id = 1${lock}`);
+  const [head] = await tx.query<{ last_hash: string }>(`SELECT last_hash FROM audit_head WHERE id = 1${forUpdate(tx.dialect)}`);
   if (!head) throw new Error('audit_head row is missing: the audit chain cannot be extended');
   let prev = head.last_hash;
   const occurredAt = new Date().toISOString();

@@ -169,6 +169,16 @@ function isDeadlock(err: unknown): boolean {
   return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
 }
 
+/** The suffix that locks the rows a SELECT reads until the transaction ends (SQLite transactions already run one at a time). */
+export function forUpdate(dialect: Dialect): string {
+  return dialect === 'mysql' ? ' FOR UPDATE' : '';
+}
+
+/** The suffix that keeps the rows a SELECT reads from being changed or deleted until the transaction ends. */
+export function forShare(dialect: Dialect): string {
+  return dialect === 'mysql' ? ' LOCK IN SHARE MODE' : '';
+}
+
 /** `INSERT IGNORE` in a dialect's words: a duplicate key leaves the existing row alone. */
 export function insertIgnore(dialect: Dialect): string {
   return dialect === 'mysql' ? 'INSERT IGNORE' : 'INSERT OR IGNORE';

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { recordAudit, type AuditEntry } from '../audit/recorder.js';
-import { insertIgnore, type Database, type Transaction } from '../db/database.js';
+import { forShare, forUpdate, insertIgnore, type Database, type Transaction } from '../db/database.js';
 import { GROUP_COLUMNS } from '../scim/sql-map.js';
 import { columnValues, storedDoc } from './columns.js';
 import { IdentityError, notFound } from './errors.js';
-import { checkVersion } from './identity-service.js';
-import { changedAttributes, forUpdate, fromRow, type ChangeContext, type ResourceRow, type StoredResource } from './resources.js';
+import { changedAttributes, checkVersion, fromRow, type ChangeContext, type ResourceRow, type StoredResource } from './resources.js';
 
 type Doc = Record<string, unknown>;
 
@@ -168,7 +167,7 @@ async function addMembers(tx: Transaction, groupId: string, ids: string[], now: 
     // A shared lock on each member's row holds off its deletion until this transaction ends;
     // a plain read would let a concurrent DELETE commit in between and leave a member row that
     // names nobody. (SQLite runs one transaction at a time.)
-    const share = tx.dialect === 'mysql' ? ' LOCK IN SHARE MODE' : '';
+    const share = forShare(tx.dialect);
     const found = [
       ...(await tx.query<{ id: string; member_type: string }>(`SELECT id, 'user' AS member_type FROM identities WHERE id IN (${marks})${share}`, chunk)),
       ...(await tx.query<{ id: string; member_type: string }>(`SELECT id, 'group' AS member_type FROM directory_groups WHERE id IN (${marks})${share}`, chunk)),

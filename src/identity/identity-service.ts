@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../audit/recorder.js';
-import { uniqueViolation, type Database, type Transaction } from '../db/database.js';
+import { forUpdate, uniqueViolation, type Database, type Transaction } from '../db/database.js';
 import { USER_COLUMNS } from '../scim/sql-map.js';
 import { columnValues, storedDoc, valueRows, VALUE_ROW_COLUMNS } from './columns.js';
 import { IdentityError, notFound } from './errors.js';
-import { changedAttributes, forUpdate, fromRow, type ChangeContext, type ResourceRow, type StoredResource } from './resources.js';
+import { changedAttributes, checkVersion, fromRow, type ChangeContext, type ResourceRow, type StoredResource } from './resources.js';
 
 type Doc = Record<string, unknown>;
 
@@ -87,13 +87,6 @@ export class IdentityService {
       });
       return { before };
     });
-  }
-}
-
-/** Throws preconditionFailed unless the resource is at one of the versions the client expects. */
-export function checkVersion(current: StoredResource, ifVersion: number[] | undefined): void {
-  if (ifVersion && !ifVersion.includes(current.version)) {
-    throw new IdentityError('preconditionFailed', `the resource is at version ${current.version}, not ${ifVersion.join(' or ')}`);
   }
 }
 

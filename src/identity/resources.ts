@@ -1,4 +1,4 @@
-import type { Dialect } from '../db/data-source.js';
+import { IdentityError } from './errors.js';
 
 type Doc = Record<string, unknown>;
 
@@ -15,12 +15,6 @@ export interface StoredResource {
 export interface ChangeContext {
   actor: string;
   requestId?: string;
-}
-
-/** The row-locking suffix for a SELECT that precedes an update of the same rows. */
-export function forUpdate(dialect: Dialect): string {
-  // SQLite transactions already run one at a time.
-  return dialect === 'mysql' ? ' FOR UPDATE' : '';
 }
 
 /** Rows as the resource tables return them. */
@@ -45,4 +39,11 @@ export function changedAttributes(before: Doc, after: Doc): Record<string, { fro
     if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) out[key] = { from: before[key], to: after[key] };
   }
   return out;
+}
+
+/** Throws preconditionFailed unless the resource is at one of the versions the client expects (If-Match). */
+export function checkVersion(current: StoredResource, ifVersion: number[] | undefined): void {
+  if (ifVersion && !ifVersion.includes(current.version)) {
+    throw new IdentityError('preconditionFailed', `the resource is at version ${current.version}, not ${ifVersion.join(' or ')}`);
+  }
 }

@@ -2,7 +2,7 @@ import { ScimError } from './errors.js';
 import type { FilterNode } from './filter/ast.js';
 import { equalityValues, matchesValue } from './filter/match.js';
 import { FilterSyntaxError, parsePatchPath } from './filter/parse.js';
-import { resolveAttribute, type AttributeDef, type ResourceSchema } from './schema.js';
+import { canonicalValue, commonAttribute, resolveAttribute, type AttributeDef, type ResourceSchema } from './schema.js';
 
 type Doc = Record<string, unknown>;
 
@@ -22,31 +22,6 @@ export interface ResolvedPath {
 }
 
 const fail = (scimType: 'invalidPath' | 'noTarget' | 'invalidValue' | 'mutability', detail: string) => new ScimError(400, scimType, detail);
-
-const readOnlyString = (name: string, type: AttributeDef['type'] = 'string'): AttributeDef =>
-  ({ name, type, multiValued: false, caseExact: true, mutability: 'readOnly', returned: 'default' });
-
-/**
- * The common attributes of RFC 7643 §3.1, which every resource has but no schema lists: `id` and
- * `meta` are read-only (a PATCH on them is a mutability error), `externalId` belongs to the client.
- */
-const COMMON_ATTRIBUTES: AttributeDef[] = [
-  { ...readOnlyString('id'), returned: 'always' },
-  { name: 'externalId', type: 'string', multiValued: false, caseExact: true, mutability: 'readWrite', returned: 'default' },
-  {
-    name: 'meta', type: 'complex', multiValued: false, caseExact: false, mutability: 'readOnly', returned: 'default',
-    subAttributes: [readOnlyString('resourceType'), readOnlyString('created', 'dateTime'), readOnlyString('lastModified', 'dateTime'), readOnlyString('location', 'reference'), readOnlyString('version')],
-  },
-];
-
-function commonAttribute(resource: ResourceSchema, path: { schema?: string; attr: string; sub?: string }): { schema: string; def: AttributeDef; sub?: AttributeDef } | undefined {
-  if (path.schema !== undefined && path.schema.toLowerCase() !== resource.core.toLowerCase()) return undefined;
-  const def = COMMON_ATTRIBUTES.find((d) => d.name.toLowerCase() === path.attr.toLowerCase());
-  if (!def) return undefined;
-  if (path.sub === undefined) return { schema: resource.core, def };
-  const sub = def.subAttributes?.find((s) => s.name.toLowerCase() === path.sub!.toLowerCase());
-  return sub ? { schema: resource.core, def, sub } : undefined;
-}
 
 /** Checks that a value filter (`emails[type eq "work"]`) names only sub-attributes of the attribute it filters. */
 function checkValueFilter(def: AttributeDef, node: FilterNode): void {
@@ -88,39 +63,6 @@ export function resolvePatchPath(resource: ResourceSchema, path: string): Resolv
   if (parsed.filter && !found.def.multiValued) throw fail('invalidPath', `"${found.def.name}" is not multi-valued, so it takes no [filter]`);
   if (parsed.filter) checkValueFilter(found.def, parsed.filter);
   return { schema: found.schema, def: found.def, filter: parsed.filter, sub: found.sub };
-}
-
-/** Renames the keys of a value to the schema's spelling, so `{"GivenName": "x"}` lands on givenName. */
-export function canonicalValue(def: AttributeDef, value: unknown): unknown {
-  if (def.type !== 'complex' || !def.subAttributes) return value;
-  if (Array.isArray(value)) return value.map((v) => canonicalValue({ ...def, multiValued: false }, v));
-  if (!value || typeof value !== 'object') return value;
-  const out: Doc = {};
-  for (const [key, v] of Object.entries(value)) {
-    const sub = def.subAttributes.find((s) => s.name.toLowerCase() === key.toLowerCase());
-    out[sub?.name ?? key] = v;
-  }
-  return out;
-}
-
-/** Renames the top-level keys of a resource body (and of its extension objects) to the schema's spelling. */
-export function canonicalDocument(resource: ResourceSchema, body: Doc): Doc {
-  const out: Doc = {};
-  for (const [key, value] of Object.entries(body)) {
-    const schema = [...resource.attributes.keys()].find((s) => s.toLowerCase() === key.toLowerCase());
-    if (schema && schema !== resource.core && value && typeof value === 'object') {
-      const defs = resource.attributes.get(schema)!;
-      out[schema] = Object.fromEntries(Object.entries(value).map(([k, v]) => {
-        const def = defs.find((d) => d.name.toLowerCase() === k.toLowerCase());
-        return def ? [def.name, canonicalValue(def, v)] : [k, v];
-      }));
-      continue;
-    }
-    const lower = key.toLowerCase();
-    const def = [...resource.attributes.get(resource.core)!, ...COMMON_ATTRIBUTES].find((d) => d.name.toLowerCase() === lower);
-    out[def?.name ?? (key.toLowerCase() === 'schemas' ? 'schemas' : key)] = def ? canonicalValue(def, value) : value;
-  }
-  return out;
 }
 
 function assertWritable(def: AttributeDef, sub?: AttributeDef): void {

@@ -97,3 +97,70 @@ export function splitAttributePath(text: string): { schema?: string; attr: strin
   }
   return { ...(schema === undefined ? {} : { schema }), attr: rest.slice(0, dot), sub: rest.slice(dot + 1) };
 }
+
+type Doc = Record<string, unknown>;
+
+const readOnlyString = (name: string, type: AttributeDef['type'] = 'string'): AttributeDef =>
+  ({ name, type, multiValued: false, caseExact: true, mutability: 'readOnly', returned: 'default' });
+
+/**
+ * The common attributes of RFC 7643 §3.1, which every resource has but no schema lists: `id` and
+ * `meta` are read-only (a PATCH on them is a mutability error), `externalId` belongs to the client.
+ */
+const COMMON_ATTRIBUTES: AttributeDef[] = [
+  { ...readOnlyString('id'), returned: 'always' },
+  { name: 'externalId', type: 'string', multiValued: false, caseExact: true, mutability: 'readWrite', returned: 'default' },
+  {
+    name: 'meta', type: 'complex', multiValued: false, caseExact: false, mutability: 'readOnly', returned: 'default',
+    subAttributes: [readOnlyString('resourceType'), readOnlyString('created', 'dateTime'), readOnlyString('lastModified', 'dateTime'), readOnlyString('location', 'reference'), readOnlyString('version')],
+  },
+];
+
+/** One of the common attributes (id, externalId, meta) by a client-written path. */
+export function commonAttribute(resource: ResourceSchema, path: { schema?: string; attr: string; sub?: string }): { schema: string; def: AttributeDef; sub?: AttributeDef } | undefined {
+  if (path.schema !== undefined && path.schema.toLowerCase() !== resource.core.toLowerCase()) return undefined;
+  const def = COMMON_ATTRIBUTES.find((d) => d.name.toLowerCase() === path.attr.toLowerCase());
+  if (!def) return undefined;
+  if (path.sub === undefined) return { schema: resource.core, def };
+  const sub = def.subAttributes?.find((s) => s.name.toLowerCase() === path.sub!.toLowerCase());
+  return sub ? { schema: resource.core, def, sub } : undefined;
+}
+
+const BOOLEAN_WORDS: Record<string, boolean> = { true: true, false: false };
+
+/**
+ * A value in the schema's spelling: keys renamed, so `{"GivenName": "x"}` lands on givenName, and
+ * booleans spelt as strings ("True", as Microsoft Entra ID sends them) read as booleans.
+ */
+export function canonicalValue(def: AttributeDef, value: unknown): unknown {
+  if (def.type === 'boolean' && typeof value === 'string') return BOOLEAN_WORDS[value.toLowerCase()] ?? value;
+  if (def.type !== 'complex' || !def.subAttributes) return value;
+  if (Array.isArray(value)) return value.map((v) => canonicalValue({ ...def, multiValued: false }, v));
+  if (!value || typeof value !== 'object') return value;
+  const out: Doc = {};
+  for (const [key, v] of Object.entries(value)) {
+    const sub = def.subAttributes.find((s) => s.name.toLowerCase() === key.toLowerCase());
+    out[sub?.name ?? key] = sub ? canonicalValue(sub, v) : v;
+  }
+  return out;
+}
+
+/** A resource body in the schema's spelling, extension objects included (see canonicalValue). */
+export function canonicalDocument(resource: ResourceSchema, body: Doc): Doc {
+  const out: Doc = {};
+  for (const [key, value] of Object.entries(body)) {
+    const schema = [...resource.attributes.keys()].find((s) => s.toLowerCase() === key.toLowerCase());
+    if (schema && schema !== resource.core && value && typeof value === 'object') {
+      const defs = resource.attributes.get(schema)!;
+      out[schema] = Object.fromEntries(Object.entries(value).map(([k, v]) => {
+        const def = defs.find((d) => d.name.toLowerCase() === k.toLowerCase());
+        return def ? [def.name, canonicalValue(def, v)] : [k, v];
+      }));
+      continue;
+    }
+    const lower = key.toLowerCase();
+    const def = [...resource.attributes.get(resource.core)!, ...COMMON_ATTRIBUTES].find((d) => d.name.toLowerCase() === lower);
+    out[def?.name ?? (key.toLowerCase() === 'schemas' ? 'schemas' : key)] = def ? canonicalValue(def, value) : value;
+  }
+  return out;
+}

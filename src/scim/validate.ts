@@ -1,44 +1,8 @@
 import SCIMMY from 'scimmy';
 import { fromScimmy, ScimError } from './errors.js';
-import { canonicalDocument } from './patch.js';
-import { GROUP_RESOURCE, USER_RESOURCE, type AttributeDef, type ResourceSchema } from './schema.js';
+import { canonicalDocument, GROUP_RESOURCE, USER_RESOURCE, type AttributeDef, type ResourceSchema } from './schema.js';
 
 type Doc = Record<string, unknown>;
-
-const BOOLEAN_WORDS: Record<string, boolean> = { true: true, false: false };
-
-/**
- * Reads string spellings of booleans ("True", "false") as booleans wherever the schema says
- * boolean: Microsoft Entra ID sends them that way, and scimmy would reject them.
- */
-export function booleansFromStrings(def: AttributeDef, value: unknown): unknown {
-  if (def.type === 'boolean' && typeof value === 'string') return BOOLEAN_WORDS[value.toLowerCase()] ?? value;
-  if (def.type !== 'complex' || !def.subAttributes || !value || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => booleansFromStrings({ ...def, multiValued: false }, v));
-  const out: Doc = {};
-  for (const [key, v] of Object.entries(value)) {
-    const sub = def.subAttributes.find((s) => s.name.toLowerCase() === key.toLowerCase());
-    out[key] = sub ? booleansFromStrings(sub, v) : v;
-  }
-  return out;
-}
-
-function normaliseBooleans(resource: ResourceSchema, doc: Doc): Doc {
-  const out: Doc = {};
-  for (const [key, value] of Object.entries(doc)) {
-    const ext = resource.attributes.get(key);
-    if (ext && key !== resource.core && value && typeof value === 'object') {
-      out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => {
-        const def = ext.find((d) => d.name === k);
-        return [k, def ? booleansFromStrings(def, v) : v];
-      }));
-      continue;
-    }
-    const def = resource.attributes.get(resource.core)!.find((d) => d.name === key);
-    out[key] = def ? booleansFromStrings(def, value) : value;
-  }
-  return out;
-}
 
 /** Drops read-only attributes and read-only sub-attributes (e.g. the enterprise `manager.displayName`) from one schema's part of a body. */
 function withoutReadOnly(defs: AttributeDef[], part: Doc): Doc {
@@ -78,7 +42,7 @@ function withoutServerFields(doc: Doc, resource: ResourceSchema): Doc {
 
 function validate(resource: ResourceSchema, schema: typeof SCIMMY.Schemas.User | typeof SCIMMY.Schemas.Group, body: unknown): Doc {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ScimError(400, 'invalidSyntax', `a ${resource.name} must be a JSON object`);
-  let doc = normaliseBooleans(resource, canonicalDocument(resource, body as Doc));
+  let doc = canonicalDocument(resource, body as Doc);
   const known = [...resource.attributes.keys()];
   const declared = Array.isArray(doc.schemas) ? (doc.schemas as unknown[]).map(String) : [resource.core];
   // Entra ID lists a schema of its own on groups without sending data under it: an unknown URN
