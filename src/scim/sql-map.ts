@@ -1,5 +1,5 @@
 import type { AttrPath } from './filter/ast.js';
-import { ENTERPRISE_SCHEMA, GROUP_RESOURCE, resolveAttribute, USER_RESOURCE, type ResourceSchema } from './schema.js';
+import { commonAttribute, ENTERPRISE_SCHEMA, GROUP_RESOURCE, resolveAttribute, USER_RESOURCE, type ResourceSchema } from './schema.js';
 
 /*
  * Where each filterable attribute lives in SQL. The same tables drive the writes (which columns
@@ -136,14 +136,8 @@ function columnIndex(specs: ColumnSpec[]): Map<string, ColumnRef> {
 }
 
 function canonicalKey(resource: ResourceSchema, path: AttrPath): { key: string; attr: string; sub?: string } | undefined {
-  // id, externalId and meta are common attributes (RFC 7643 §3.1): no schema defines them, so
-  // they are matched here, bare or qualified with the resource's core schema.
-  const common = !path.schema || path.schema.toLowerCase() === resource.core.toLowerCase();
-  const attr = path.attr.toLowerCase();
-  if (common && attr === 'id' && !path.sub) return { key: 'id', attr: 'id' };
-  if (common && attr === 'externalid' && !path.sub) return { key: 'externalid', attr: 'externalId' };
-  if (common && attr === 'meta') return { key: `meta.${(path.sub ?? '').toLowerCase()}`, attr: 'meta', sub: path.sub };
-  const found = resolveAttribute(resource, path);
+  // id, externalId and meta are common attributes (RFC 7643 §3.1), defined by no schema.
+  const found = commonAttribute(resource, path) ?? resolveAttribute(resource, path);
   if (!found) return undefined;
   const prefix = found.schema === resource.core ? '' : `${found.schema}:`;
   const name = `${prefix}${found.def.name}`;
