@@ -21,6 +21,19 @@ const configSchema = z.object({
     bulkMaxOperations: positiveInt,
     bulkMaxPayloadBytes: positiveInt,
   }),
+  api: z.object({
+    maxBodyBytes: positiveInt,
+    /** most checks one POST /api/v1/authz/check may carry */
+    maxBatchChecks: positiveInt,
+  }),
+  policy: z.object({
+    /** the policy the database is seeded from at first start (relative paths are from the working directory) */
+    seedFile: z.string(),
+    /** the Casbin policy that authorizes the server's own API */
+    apiPolicyFile: z.string().min(1),
+    /** how often each instance polls for policy changes made by other instances */
+    pollIntervalMs: positiveInt,
+  }),
 });
 
 /** The typed, validated configuration every module receives; nothing else reads `process.env`. */
@@ -38,6 +51,11 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   IAM_SCIM_MAX_BODY_BYTES: 'scim.maxBodyBytes',
   IAM_SCIM_BULK_MAX_OPERATIONS: 'scim.bulkMaxOperations',
   IAM_SCIM_BULK_MAX_PAYLOAD_BYTES: 'scim.bulkMaxPayloadBytes',
+  IAM_API_MAX_BODY_BYTES: 'api.maxBodyBytes',
+  IAM_API_MAX_BATCH_CHECKS: 'api.maxBatchChecks',
+  IAM_POLICY_SEED_FILE: 'policy.seedFile',
+  IAM_POLICY_API_POLICY_FILE: 'policy.apiPolicyFile',
+  IAM_POLICY_POLL_INTERVAL_MS: 'policy.pollIntervalMs',
 };
 
 /** Raised when configuration is invalid; the message lists every problem, one per line. */
@@ -113,8 +131,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return deepFreeze(config);
 }
 
+/** Parts of a Config to replace; nested sections merge. */
+export type ConfigOverrides = Partial<Omit<Config, 'scim' | 'api' | 'policy'>> & {
+  scim?: Partial<Config['scim']>;
+  api?: Partial<Config['api']>;
+  policy?: Partial<Config['policy']>;
+};
+
 /** Builds a Config from defaults plus overrides, for tests and embedding. */
-export function configWith(overrides: Partial<Omit<Config, 'scim'>> & { scim?: Partial<Config['scim']> } = {}): Config {
+export function configWith(overrides: ConfigOverrides = {}): Config {
   const base = loadConfig({});
   return deepFreeze(deepMerge(base as unknown as Tree, overrides as Tree) as unknown as Config);
 }

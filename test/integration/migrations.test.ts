@@ -3,7 +3,11 @@ import { onEachDatabase } from '../support/databases.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import type { Database } from '../../src/db/database.js';
 
-const TABLES = ['api_tokens', 'audit_events', 'audit_head', 'directory_groups', 'group_members', 'identities', 'identity_values'];
+const TABLES = [
+  'access_changes', 'api_tokens', 'audit_events', 'audit_head', 'birthright_rules', 'directory_groups', 'entitlements', 'grants',
+  'group_members', 'identities', 'identity_values', 'policy_state', 'role_entitlements', 'role_inherits', 'role_permissions', 'roles',
+  'sod_exceptions', 'sod_rules', 'targets',
+];
 
 async function tables(db: Database): Promise<string[]> {
   const rows = db.dialect === 'sqlite'

@@ -1,0 +1,223 @@
+/*
+ * One version of the policy in memory: targets, entitlements, roles with their inheritance,
+ * entitlements and permissions, birthright rules and SoD rules. Read from the database by
+ * loadCatalog(), or built from a policies/ document (which is how simulate tries a change
+ * without applying it). Immutable: a change makes a new Catalog.
+ */
+import type { Sql } from '../db/database.js';
+import { AccessIndex, AccessPolicyError, type AccessPolicy } from './access-index.js';
+import {
+  catalogDocument, entitlementItem, parseItem, PolicyError, roleItem,
+  type BirthrightRule, type CatalogDocument, type CatalogDocumentInput, type Entitlement, type Role, type SodRule, type TargetInput,
+} from './model.js';
+
+/** The action an automatic permission allows: `hold` on an item's own name says whether someone holds it. */
+export const HOLD_ACTION = 'hold';
+
+/** An item someone holds through another: the path from the held item to it, both ends included. */
+export interface Reached {
+  item: string;
+  path: string[];
+}
+
+export class Catalog {
+  readonly targets: ReadonlyMap<string, TargetInput>;
+  readonly entitlements: ReadonlyMap<string, Entitlement>;
+  readonly roles: ReadonlyMap<string, Role>;
+  readonly birthrightRules: ReadonlyMap<string, BirthrightRule>;
+  readonly sodRules: ReadonlyMap<string, SodRule>;
+  private readonly closures = new Map<string, Reached[]>();
+  private index?: AccessIndex;
+
+  private constructor(readonly document: CatalogDocument) {
+    this.targets = new Map(document.targets.map((t) => [t.name, t]));
+    this.entitlements = new Map(document.entitlements.map((e) => [entitlementItem(e.target, e.key), e]));
+    this.roles = new Map(document.roles.map((r) => [r.name, r]));
+    this.birthrightRules = new Map(document.birthrightRules.map((r) => [r.name, r]));
+    this.sodRules = new Map(document.sodRules.map((r) => [r.name, r]));
+  }
+
+  /**
+   * Builds a catalogue from a policies/ document and checks that it holds together: every
+   * reference resolves, names are unique, no role inherits itself. The rule expressions are
+   * checked by the birthright evaluator, not here.
+   */
+  static fromDocument(input: CatalogDocumentInput): Catalog {
+    const parsed = catalogDocument.safeParse(input);
+    if (!parsed.success) throw new PolicyError('invalid', `the policy document is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    const catalog = new Catalog(parsed.data);
+    catalog.check();
+    return catalog;
+  }
+
+  /** Whether an item name (`role:x`, `ent:t/k`) names something in this catalogue. */
+  has(item: string): boolean {
+    const ref = parseItem(item);
+    if (ref === undefined) return false;
+    return ref.kind === 'role' ? this.roles.has(ref.name) : this.entitlements.has(item);
+  }
+
+  /**
+   * Everything holding `item` gives, itself first, breadth-first so each path is a shortest one:
+   * a role gives its inherited roles and the entitlements of all of them.
+   */
+  closure(item: string): readonly Reached[] {
+    const cached = this.closures.get(item);
+    if (cached) return cached;
+    const reached: Reached[] = [{ item, path: [item] }];
+    const seen = new Set([item]);
+    for (let at = 0; at < reached.length; at++) {
+      const { item: current, path } = reached[at]!;
+      const ref = parseItem(current);
+      if (ref?.kind !== 'role') continue;
+      const role = this.roles.get(ref.name);
+      if (!role) continue;
+      const next = [...role.inherits.map(roleItem), ...role.entitlements.map((e) => `ent:${e}`)];
+      for (const n of next) {
+        if (seen.has(n)) continue;
+        seen.add(n);
+        reached.push({ item: n, path: [...path, n] });
+      }
+    }
+    this.closures.set(item, reached);
+    return reached;
+  }
+
+  /** The items a set of held items gives, each with the shortest path from one of them. */
+  expand(held: Iterable<string>): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const item of held) {
+      for (const { item: reached, path } of this.closure(item)) {
+        const known = out.get(reached);
+        if (!known || known.length > path.length) out.set(reached, path);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The catalogue as a Casbin RBAC policy: role inheritance and role entitlements as `g` links,
+   * role permissions as `p` rules, plus `p, <item>, <item>, hold` for every role and entitlement,
+   * so "does X hold ent:github/platform?" is an ordinary check.
+   */
+  accessPolicy(): AccessPolicy {
+    const roleLinks: AccessPolicy['roleLinks'] = [];
+    const permissions: AccessPolicy['permissions'] = [];
+    for (const role of this.roles.values()) {
+      const item = roleItem(role.name);
+      for (const parent of role.inherits) roleLinks.push([item, roleItem(parent)]);
+      for (const e of role.entitlements) roleLinks.push([item, `ent:${e}`]);
+      permissions.push([item, item, HOLD_ACTION]);
+      for (const p of role.permissions) permissions.push([item, p.object, p.action]);
+    }
+    for (const item of this.entitlements.keys()) permissions.push([item, item, HOLD_ACTION]);
+    return { roleLinks, permissions };
+  }
+
+  /** The AccessIndex over accessPolicy(), built once per catalogue. */
+  accessIndex(): AccessIndex {
+    this.index ??= AccessIndex.build(this.accessPolicy());
+    return this.index;
+  }
+
+  private check(): void {
+    const problems: string[] = [];
+    const duplicates = (what: string, names: string[]) => {
+      const seen = new Set<string>();
+      for (const n of names) {
+        if (seen.has(n)) problems.push(`${what} ${n} is defined twice`);
+        seen.add(n);
+      }
+    };
+    duplicates('target', this.document.targets.map((t) => t.name));
+    duplicates('entitlement', this.document.entitlements.map((e) => entitlementItem(e.target, e.key)));
+    duplicates('role', this.document.roles.map((r) => r.name));
+    duplicates('birthright rule', this.document.birthrightRules.map((r) => r.name));
+    duplicates('SoD rule', this.document.sodRules.map((r) => r.name));
+    for (const e of this.entitlements.values()) {
+      if (!this.targets.has(e.target)) problems.push(`entitlement ${entitlementItem(e.target, e.key)} names unknown target ${e.target}`);
+    }
+    for (const role of this.roles.values()) {
+      for (const parent of role.inherits) if (!this.roles.has(parent)) problems.push(`role ${role.name} inherits unknown role ${parent}`);
+      for (const e of role.entitlements) if (!this.entitlements.has(`ent:${e}`)) problems.push(`role ${role.name} bundles unknown entitlement ${e}`);
+      if (role.owner === '') problems.push(`role ${role.name} has an empty owner`);
+    }
+    for (const rule of this.birthrightRules.values()) {
+      if (!this.has(rule.item)) problems.push(`birthright rule ${rule.name} names unknown item ${rule.item}`);
+    }
+    for (const rule of this.sodRules.values()) {
+      for (const item of [...rule.left.items, ...rule.right.items]) if (!this.has(item)) problems.push(`SoD rule ${rule.name} names unknown item ${item}`);
+      const overlap = rule.left.items.filter((i) => rule.right.items.includes(i));
+      if (overlap.length > 0) problems.push(`SoD rule ${rule.name} names ${overlap.join(', ')} on both sides`);
+    }
+    if (problems.length > 0) throw new PolicyError('invalid', problems.join('; '));
+    try {
+      this.accessIndex();
+    } catch (err) {
+      if (err instanceof AccessPolicyError) throw new PolicyError('invalid', err.message);
+      throw err;
+    }
+  }
+}
+
+interface Stamped {
+  name: string;
+}
+
+/** Reads the live policy from the database, in a stable order (by name, then position). */
+export async function loadCatalog(sql: Sql): Promise<Catalog> {
+  const [targets, entitlements, roles, inherits, roleEnts, perms, rules, sod] = await Promise.all([
+    sql.query<Stamped & { type: string; display_name: string | null; description: string | null }>('SELECT name, type, display_name, description FROM targets ORDER BY name'),
+    sql.query<{ target: string; ent_key: string; kind: string; display_name: string | null; description: string | null; requestable: number; risk: string }>(
+      'SELECT target, ent_key, kind, display_name, description, requestable, risk FROM entitlements ORDER BY target, ent_key'),
+    sql.query<Stamped & { display_name: string | null; description: string | null; owner: string | null; requestable: number; max_duration_days: number | null; risk: string }>(
+      'SELECT name, display_name, description, owner, requestable, max_duration_days, risk FROM roles ORDER BY name'),
+    sql.query<{ role: string; parent: string }>('SELECT role, parent FROM role_inherits ORDER BY role, position'),
+    sql.query<{ role: string; target: string; ent_key: string }>('SELECT role, target, ent_key FROM role_entitlements ORDER BY role, position'),
+    sql.query<{ role: string; object: string; action: string }>('SELECT role, object, action FROM role_permissions ORDER BY role, position'),
+    sql.query<Stamped & { description: string | null; expression: string; effect: string; item: string; enabled: number }>(
+      'SELECT name, description, expression, effect, item, enabled FROM birthright_rules ORDER BY name'),
+    sql.query<Stamped & { description: string | null; severity: string; left_mode: string; left_items: string; right_mode: string; right_items: string; enabled: number }>(
+      'SELECT name, description, severity, left_mode, left_items, right_mode, right_items, enabled FROM sod_rules ORDER BY name'),
+  ]);
+  const group = <T extends { role: string }>(rows: T[]) => {
+    const by = new Map<string, T[]>();
+    for (const row of rows) {
+      const list = by.get(row.role);
+      if (list) list.push(row);
+      else by.set(row.role, [row]);
+    }
+    return by;
+  };
+  const inheritsBy = group(inherits);
+  const entsBy = group(roleEnts);
+  const permsBy = group(perms);
+  const document: CatalogDocumentInput = {
+    targets: targets.map((t) => ({ name: t.name, type: t.type as TargetInput['type'], ...(t.display_name !== null && { displayName: t.display_name }), ...(t.description !== null && { description: t.description }) })),
+    entitlements: entitlements.map((e) => ({
+      target: e.target, key: e.ent_key, kind: e.kind as Entitlement['kind'],
+      ...(e.display_name !== null && { displayName: e.display_name }), ...(e.description !== null && { description: e.description }),
+      requestable: Number(e.requestable) === 1, risk: e.risk as Entitlement['risk'],
+    })),
+    roles: roles.map((r) => ({
+      name: r.name,
+      ...(r.display_name !== null && { displayName: r.display_name }), ...(r.description !== null && { description: r.description }),
+      owner: r.owner, requestable: Number(r.requestable) === 1,
+      maxDurationDays: r.max_duration_days === null ? null : Number(r.max_duration_days), risk: r.risk as Role['risk'],
+      inherits: (inheritsBy.get(r.name) ?? []).map((x) => x.parent),
+      entitlements: (entsBy.get(r.name) ?? []).map((x) => `${x.target}/${x.ent_key}`),
+      permissions: (permsBy.get(r.name) ?? []).map((x) => ({ object: x.object, action: x.action })),
+    })),
+    birthrightRules: rules.map((r) => ({
+      name: r.name, ...(r.description !== null && { description: r.description }), expression: r.expression,
+      effect: r.effect as BirthrightRule['effect'], item: r.item, enabled: Number(r.enabled) === 1,
+    })),
+    sodRules: sod.map((r) => ({
+      name: r.name, ...(r.description !== null && { description: r.description }), severity: r.severity as SodRule['severity'],
+      left: { mode: r.left_mode as 'any' | 'all', items: JSON.parse(r.left_items) as string[] },
+      right: { mode: r.right_mode as 'any' | 'all', items: JSON.parse(r.right_items) as string[] },
+      enabled: Number(r.enabled) === 1,
+    })),
+  };
+  return Catalog.fromDocument(document);
+}
