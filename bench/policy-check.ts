@@ -1,20 +1,35 @@
 /*
- * Policy-check benchmark: `node --import tsx bench/policy-check.ts [--seed N] [--identities N] [--roles N] [--rules N] [--apps N]`.
+ * Policy-check benchmark: `node --import tsx bench/policy-check.ts [--seed N] [--identities N] [--roles N] [--rules N] [--apps N] [--mysql mysql://user@host:port]`.
  *
  * Generates a workforce-shaped RBAC policy (by default 10,000 identities, 1,000 roles in three
  * inheritance levels, 5,000 rules over keyMatch2 object patterns), then measures in one run:
  * Casbin's enforceSync on a small sample (the baseline, and a check that both agree), AccessIndex
  * build time, decisions/s on repeated subjects (roles cached), on never-seen subjects (cache
- * cleared before each pass), p50/p99 per decision, and decideMany. Prints a table and writes JSON
- * under bench/results/.
+ * cleared before each pass), p50/p99 per decision, and decideMany.
+ *
+ * Then the same policy goes into a real database (a temporary SQLite file, or a fresh database on
+ * the MySQL/MariaDB server --mysql names): the roles as catalogue rows, each identity's roles as
+ * grants. PolicyEngine, as the server runs it, loads it and answers check() on repeated subjects
+ * and on subjects no engine has decided before (a freshly started engine per pass), with
+ * p50/p99, and checkMany. Its answers are compared with AccessIndex.decide on the generated
+ * policy. Last, a server process over that database answers POST /api/v1/authz/check, measured
+ * against a bare Koa endpoint in the same run. Prints a table and writes JSON under bench/results/.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newEnforcer, newModelFromString } from 'casbin';
+import { Database } from '../src/db/database.js';
+import { createLogger } from '../src/log/logger.js';
 import { ACCESS_MODEL, AccessIndex, type AccessPolicy, type AccessRequest } from '../src/policy/access-index.js';
+import { PolicyChangeLog } from '../src/policy/changes.js';
+import { PolicyEngine, type CheckRequest } from '../src/policy/engine.js';
 import { prng } from '../test/support/prng.js';
+import { httpClient } from './lib/http.js';
+import { createToken, startIamServer, startProcess } from './lib/process.js';
+import { runConcurrent, summarize } from './lib/stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -27,6 +42,10 @@ const IDENTITIES = arg('identities', 10_000);
 const ROLES = arg('roles', 1_000);
 const RULES = arg('rules', 5_000);
 const APPS = arg('apps', 100);
+const MYSQL_SERVER = (() => {
+  const i = process.argv.indexOf('--mysql');
+  return i > 0 ? process.argv[i + 1] : undefined;
+})();
 const CASBIN_SAMPLE = 100;
 const REPEATED_DECISIONS = 1_000_000;
 const LATENCY_SAMPLES = 200_000;
@@ -236,6 +255,232 @@ const batchStarted = performance.now();
 for (let i = 0; i < 200; i++) index.decideMany(batch);
 const batchPerSecond = (200 * batch.length) / ((performance.now() - batchStarted) / 1000);
 
+// ---------------------------------------------------------------------------------------------
+// PolicyEngine.check in process, on the same policy loaded from a real database.
+// ---------------------------------------------------------------------------------------------
+
+const ROWS_PER_INSERT = 200;
+const ENGINE_REPEATED_DECISIONS = 500_000;
+const ENGINE_FRESH_ROUNDS = 3;
+
+/** Inserts rows in multi-row statements, each row a list of values for `columns`. */
+async function insertRows(db: Database, table: string, columns: string[], rows: unknown[][]): Promise<void> {
+  const one = `(${columns.map(() => '?').join(', ')})`;
+  await db.transaction(async (tx) => {
+    for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+      const chunk = rows.slice(i, i + ROWS_PER_INSERT);
+      await tx.execute(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${chunk.map(() => one).join(', ')}`, chunk.flat());
+    }
+  });
+}
+
+/** Writes the generated policy as catalogue rows (roles named without their `role:` prefix) and identities with grants. */
+async function populate(db: Database): Promise<{ grants: number }> {
+  const now = new Date().toISOString();
+  const roleName = (item: string) => item.slice('role:'.length);
+  const roleNames = new Set<string>();
+  for (const [member, role] of policy.roleLinks) {
+    if (member.startsWith('role:')) roleNames.add(roleName(member));
+    roleNames.add(roleName(role));
+  }
+  for (const [role] of policy.permissions) roleNames.add(roleName(role));
+  await insertRows(db, 'roles', ['name', 'owner', 'requestable', 'risk', 'version', 'created', 'last_modified'],
+    [...roleNames].map((name) => [name, null, 0, 'low', 1, now, now]));
+  const positions = new Map<string, number>();
+  const position = (role: string) => {
+    const next = positions.get(role) ?? 0;
+    positions.set(role, next + 1);
+    return next;
+  };
+  await insertRows(db, 'role_inherits', ['role', 'parent', 'position'],
+    policy.roleLinks.filter(([member]) => member.startsWith('role:')).map(([member, role]) => [roleName(member), roleName(role), position(`i:${member}`)]));
+  await insertRows(db, 'role_permissions', ['role', 'object', 'action', 'position'],
+    policy.permissions.map(([role, object, action]) => [roleName(role), object, action, position(`p:${role}`)]));
+  const ids = new Map(identities.map((userName) => [userName, randomUUID()]));
+  await insertRows(db, 'identities', ['id', 'user_name', 'active', 'version', 'created', 'last_modified', 'doc'],
+    identities.map((userName) => [ids.get(userName), userName, 1, 1, now, now, JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName, active: true })]));
+  const grants = policy.roleLinks.filter(([member]) => ids.has(member))
+    .map(([member, role]) => [randomUUID(), ids.get(member), role, 'manual', '', 'bench', null, null, null, now]);
+  await insertRows(db, 'grants', ['id', 'identity_id', 'item', 'source', 'source_ref', 'granted_by', 'reason', 'valid_from', 'valid_until', 'created'], grants);
+  await db.transaction((tx) => new PolicyChangeLog().catalogChanged(tx));
+  return { grants: grants.length };
+}
+
+/** A fresh database for the engine: a temporary SQLite file, or a new database on the --mysql server. */
+async function benchDatabase(): Promise<{ db: Database; url: string; kind: string; drop: () => Promise<void> }> {
+  if (MYSQL_SERVER === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'iam-bench-policy-'));
+    const url = `sqlite:${join(dir, 'iam.sqlite')}`;
+    const db = await Database.connect(url);
+    return { db, url, kind: 'sqlite', drop: async () => { await db.close(); rmSync(dir, { recursive: true, force: true }); } };
+  }
+  const url = `${MYSQL_SERVER.replace(/\/$/, '')}/iam_bench_${randomBytes(4).toString('hex')}`;
+  await Database.ensureExists(url);
+  const db = await Database.connect(url);
+  const name = new URL(url).pathname.slice(1);
+  return { db, url, kind: 'mysql', drop: async () => { await db.execute(`DROP DATABASE \`${name}\``); await db.close(); } };
+}
+
+/** Sequential awaited checks, as a request handler makes them; returns decisions/s. */
+async function engineThroughput(engine: PolicyEngine, requests: CheckRequest[], total: number): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; i < total; i++) await engine.check(requests[i % requests.length]!);
+  return total / ((performance.now() - started) / 1000);
+}
+
+async function engineLatencies(engine: PolicyEngine, requests: CheckRequest[], total: number): Promise<Float64Array> {
+  const samples = new Float64Array(total);
+  for (let i = 0; i < total; i++) {
+    const t0 = performance.now();
+    await engine.check(requests[i % requests.length]!);
+    samples[i] = (performance.now() - t0) * 1000;
+  }
+  return samples.sort();
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP: the check endpoint of a real server process over the same database, against a bare Koa
+// endpoint (bench/lib/bare-server.ts: reads the JSON body and answers with JSON) driven by the same
+// client at the same concurrency. Rounds alternate between the two and the best round of each
+// counts, so a noisy neighbour on the machine hurts both alike.
+// ---------------------------------------------------------------------------------------------
+
+const HTTP_REQUESTS = 30_000;
+const HTTP_ROUNDS = 3;
+const HTTP_CONCURRENCY = 16;
+
+interface HttpResults {
+  requests: number;
+  concurrency: number;
+  bare: { perSecond: number };
+  check: { perSecond: number; p50ms: number; p99ms: number };
+  checkVsBare: number;
+}
+
+async function measureHttp(databaseUrl: string, checks: CheckRequest[]): Promise<HttpResults> {
+  const token = createToken(databaseUrl, 'authz:check');
+  const server = await startIamServer(databaseUrl, { IAM_POLICY_SEED_FILE: '' });
+  const bare = await startProcess(['--import', 'tsx', join(ROOT, 'bench', 'lib', 'bare-server.ts')]);
+  try {
+    const endpoints = {
+      bare: httpClient(`${bare.url}/api/v1`, token, HTTP_CONCURRENCY),
+      check: httpClient(`${server.url}/api/v1`, token, HTTP_CONCURRENCY),
+    };
+    const best = { bare: 0, check: 0 };
+    let checkLatencies: number[] = [];
+    for (let round = 0; round < HTTP_ROUNDS; round++) {
+      for (const name of ['bare', 'check'] as const) {
+        const call = endpoints[name];
+        const { latencies, seconds } = await runConcurrent(checks.length, HTTP_CONCURRENCY, async (i) => {
+          const res = await call('POST', '/authz/check', checks[i]);
+          // The bare endpoint answers 201, as the SCIM POST it stands in for does.
+          const expected = name === 'bare' ? 201 : 200;
+          if (res.status !== expected) throw new Error(`${name}: expected ${expected}, got ${res.status}: ${res.body.slice(0, 300)}`);
+        });
+        const perSecond = checks.length / seconds;
+        if (perSecond > best[name]) {
+          best[name] = perSecond;
+          if (name === 'check') checkLatencies = latencies;
+        }
+      }
+    }
+    const summary = summarize(checkLatencies);
+    return {
+      requests: checks.length,
+      concurrency: HTTP_CONCURRENCY,
+      bare: { perSecond: Math.round(best.bare) },
+      check: { perSecond: Math.round(best.check), p50ms: summary.p50, p99ms: summary.p99 },
+      checkVsBare: round(best.check / best.bare, 3),
+    };
+  } finally {
+    await server.stop();
+    await bare.stop();
+  }
+}
+
+say(`PolicyEngine: loading the policy into ${MYSQL_SERVER === undefined ? 'a temporary SQLite database' : 'a fresh MySQL database'}`);
+const silent = createLogger('silent');
+const benchDb = await benchDatabase();
+let engineResults;
+let httpResults: HttpResults | undefined;
+try {
+  const { db } = benchDb;
+  await db.migrate();
+  const populateStarted = performance.now();
+  const { grants } = await populate(db);
+  const populateMs = performance.now() - populateStarted;
+
+  const startTimes: number[] = [];
+  const startEngine = async () => {
+    const t0 = performance.now();
+    const engine = await PolicyEngine.start(db, new PolicyChangeLog(), silent, { pollIntervalMs: 1000 });
+    startTimes.push(performance.now() - t0);
+    return engine;
+  };
+
+  say('PolicyEngine, never-seen subjects (a freshly started engine per pass)');
+  // Subjects by userName in mixed case, as callers send them; every identity once per pass.
+  const asCheck = (r: AccessRequest): CheckRequest => ({ subject: r.subject.toUpperCase(), object: r.object, action: r.action });
+  const freshChecks = freshRequests.map(asCheck);
+  let freshSeconds = 0;
+  let freshSamples: number[] = [];
+  for (let pass = 0; pass < ENGINE_FRESH_ROUNDS; pass++) {
+    const engine = await startEngine();
+    const started = performance.now();
+    if (pass % 2 === 0) {
+      for (const r of freshChecks) await engine.check(r);
+      freshSeconds += (performance.now() - started) / 1000;
+    } else {
+      // Alternate passes time each call, so throughput is not measured with the timer in the loop.
+      freshSamples = freshSamples.concat([...(await engineLatencies(engine, freshChecks, freshChecks.length))]);
+    }
+    await engine.stop();
+  }
+  const freshLatencyEngine = Float64Array.from(freshSamples).sort();
+  const freshPerSecond = (Math.ceil(ENGINE_FRESH_ROUNDS / 2) * freshChecks.length) / freshSeconds;
+
+  say('PolicyEngine, repeated subjects');
+  const engine = await startEngine();
+  const repeatedChecks = repeatedRequests.map(asCheck);
+  await engineThroughput(engine, repeatedChecks, repeatedChecks.length); // warms the caches and the JIT
+  const repeatedPerSecond = await engineThroughput(engine, repeatedChecks, ENGINE_REPEATED_DECISIONS);
+  const repeatedLatencyEngine = await engineLatencies(engine, repeatedChecks, LATENCY_SAMPLES);
+
+  say('PolicyEngine, checkMany');
+  const manyBatch = repeatedChecks.slice(0, 1000);
+  const manyStarted = performance.now();
+  for (let i = 0; i < 200; i++) await engine.checkMany(manyBatch);
+  const manyPerSecond = (200 * manyBatch.length) / ((performance.now() - manyStarted) / 1000);
+
+  // The engine decides on the identities' grants; AccessIndex on the same links written as policy lines.
+  let engineDisagreements = 0;
+  const agreementSample = repeatedRequests.slice(0, 20_000);
+  const engineAnswers = await engine.checkMany(agreementSample.map(asCheck));
+  agreementSample.forEach((r, i) => {
+    if (engineAnswers[i]!.allowed !== index.decide(r.subject, r.object, r.action).allowed) engineDisagreements++;
+  });
+  await engine.stop();
+  startTimes.sort((a, b) => a - b);
+
+  engineResults = {
+    database: benchDb.kind,
+    populateMs: round(populateMs),
+    identities: IDENTITIES,
+    grants,
+    startMs: { min: round(startTimes[0]!), max: round(startTimes[startTimes.length - 1]!) },
+    repeated: { decisions: ENGINE_REPEATED_DECISIONS, perSecond: Math.round(repeatedPerSecond), p50us: round(percentile(repeatedLatencyEngine, 0.5)), p99us: round(percentile(repeatedLatencyEngine, 0.99)), p999us: round(percentile(repeatedLatencyEngine, 0.999)), maxUs: round(repeatedLatencyEngine[repeatedLatencyEngine.length - 1]!) },
+    neverSeen: { decisions: ENGINE_FRESH_ROUNDS * freshChecks.length, perSecond: Math.round(freshPerSecond), p50us: round(percentile(freshLatencyEngine, 0.5)), p99us: round(percentile(freshLatencyEngine, 0.99)), p999us: round(percentile(freshLatencyEngine, 0.999)), maxUs: round(freshLatencyEngine[freshLatencyEngine.length - 1]!) },
+    checkMany: { batch: manyBatch.length, perSecond: Math.round(manyPerSecond) },
+    agreement: { sample: agreementSample.length, disagreements: engineDisagreements },
+  };
+
+  say('HTTP: POST /api/v1/authz/check against a bare Koa endpoint');
+  httpResults = await measureHttp(benchDb.url, repeatedRequests.slice(0, HTTP_REQUESTS).map(asCheck));
+} finally {
+  await benchDb.drop();
+}
+
+
 const results = {
   policy: { identities: IDENTITIES, roles: ROLES, rules: RULES, links: index.stats.links, seed: SEED, stats: index.stats },
   build: { firstMs: round(firstBuildMs), maxMs: round(buildTimes[buildTimes.length - 1]!), medianMs: round(buildTimes[2]!), minMs: round(buildTimes[0]!) },
@@ -245,6 +490,8 @@ const results = {
   unknownSubjects: { perSecond: Math.round(unknown.perSecond) },
   decideMany: { batch: batch.length, perSecond: Math.round(batchPerSecond) },
   speedup: { repeated: Math.round(repeated.perSecond / (CASBIN_SAMPLE / casbinSeconds)), neverSeen: Math.round(fresh.perSecond / (CASBIN_SAMPLE / casbinSeconds)) },
+  engine: engineResults,
+  http: httpResults,
 };
 
 const fmt = (v: number) => v.toLocaleString('en-US', { maximumFractionDigits: 2 });
@@ -254,6 +501,9 @@ const rows: Array<[string, string, string, string]> = [
   ['AccessIndex, never-seen subjects', fmt(results.neverSeen.perSecond), fmt(results.neverSeen.p50us), fmt(results.neverSeen.p99us)],
   ['AccessIndex, subjects not in policy', fmt(results.unknownSubjects.perSecond), '', ''],
   ['AccessIndex.decideMany (1,000/batch)', fmt(results.decideMany.perSecond), '', ''],
+  ['PolicyEngine.check, repeated subjects', fmt(engineResults.repeated.perSecond), fmt(engineResults.repeated.p50us), fmt(engineResults.repeated.p99us)],
+  ['PolicyEngine.check, never-seen subjects', fmt(engineResults.neverSeen.perSecond), fmt(engineResults.neverSeen.p50us), fmt(engineResults.neverSeen.p99us)],
+  ['PolicyEngine.checkMany (1,000/batch)', fmt(engineResults.checkMany.perSecond), '', ''],
 ];
 const header: [string, string, string, string] = ['decisions', 'per second', 'p50 µs', 'p99 µs'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -268,6 +518,8 @@ const output = [
   ...rows.map(line),
   '',
   `speed-up over Casbin: ×${fmt(results.speedup.repeated)} repeated, ×${fmt(results.speedup.neverSeen)} never-seen; allowed share ${fmt(results.repeated.allowedShare)}`,
+  `PolicyEngine on ${engineResults.database}: ${fmt(engineResults.identities)} identities, ${fmt(engineResults.grants)} grants written in ${fmt(engineResults.populateMs)} ms; engine start (load everything) ${fmt(engineResults.startMs.min)}-${fmt(engineResults.startMs.max)} ms; agreement with AccessIndex on ${fmt(engineResults.agreement.sample)} requests: ${engineResults.agreement.disagreements === 0 ? 'all equal' : `${engineResults.agreement.disagreements} DIFFERENT`}`,
+  `HTTP, ${fmt(httpResults!.concurrency)} clients, best of ${HTTP_ROUNDS} rounds of ${fmt(httpResults!.requests)} requests: bare Koa ${fmt(httpResults!.bare.perSecond)}/s; POST /api/v1/authz/check ${fmt(httpResults!.check.perSecond)}/s = ${fmt(httpResults!.checkVsBare * 100)}% of bare (p50 ${fmt(httpResults!.check.p50ms)} ms, p99 ${fmt(httpResults!.check.p99ms)} ms)`,
 ].join('\n');
 process.stdout.write(`${output}\n`);
 
@@ -275,4 +527,4 @@ mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
 const file = join(ROOT, 'bench', 'results', `policy-check-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results }, null, 2)}\n`);
 say(`wrote ${file}`);
-if (disagreements > 0) process.exitCode = 1;
+if (disagreements > 0 || engineResults.agreement.disagreements > 0) process.exitCode = 1;

@@ -6,7 +6,7 @@
  * keep-alive clients: SCIM POST of every user, filter lookups, a deep page, and add-member PATCHes
  * to a 10,000-member group. Prints a table and writes JSON under bench/results/.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { columnValues, valueRows, VALUE_ROW_COLUMNS } from '../src/identity/colu
 import { USER_COLUMNS } from '../src/scim/sql-map.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
 import { httpClient } from './lib/http.js';
+import { createToken, startIamServer, startProcess } from './lib/process.js';
 import { peakRssMb } from './lib/rss.js';
 import { runConcurrent, summarize, type Summary } from './lib/stats.js';
 
@@ -110,35 +111,6 @@ async function rawInsertRate(kind: 'sqlite' | 'mariadb', url: string, users: Doc
   return users.length / seconds;
 }
 
-/** Starts a server process that prints "listening on URL "; resolves with its URL and pid. */
-async function startProcess(args: string[], env: Record<string, string> = {}): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+) /.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  return {
-    url,
-    pid: child.pid!,
-    stop: () => new Promise((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
-  };
-}
-
-function createToken(databaseUrl: string): string {
-  const out = execFileSync(process.execPath, [join(ROOT, 'bin', 'iam.js'), 'token', 'create', '--name', `bench-${Date.now()}`, '--scopes', 'scim:read,scim:write'], {
-    env: { ...process.env, IAM_DATABASE_URL: databaseUrl, IAM_LOG_LEVEL: 'warn' },
-  }).toString();
-  return out.trim().split('\n').pop()!;
-}
-
 function expectStatus(res: { status: number; body: string }, status: number, what: string): void {
   if (res.status !== status) throw new Error(`${what}: expected ${status}, got ${res.status}: ${res.body.slice(0, 300)}`);
 }
@@ -202,8 +174,8 @@ async function measure(kind: 'sqlite' | 'mariadb', users: Doc[], urlFor: (name: 
   const bareRate = await bareEndpointRate(users);
 
   const databaseUrl = urlFor('server');
-  const token = createToken(databaseUrl);
-  const server = await startProcess([join(ROOT, 'bin', 'iam.js'), 'serve'], { IAM_DATABASE_URL: databaseUrl, IAM_PORT: '0', IAM_LOG_LEVEL: 'warn' });
+  const token = createToken(databaseUrl, 'scim:read,scim:write');
+  const server = await startIamServer(databaseUrl);
   try {
     const call = httpClient(`${server.url}/scim/v2`, token, CONCURRENCY);
     say(`[${kind}] SCIM POST of ${users.length} users, ${CONCURRENCY} clients`);

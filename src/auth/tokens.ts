@@ -62,7 +62,7 @@ export class TokenService {
     const rows = await this.db.query<{ name: string; scopes: string; created: string; revoked: string | null }>(
       'SELECT name, scopes, created, revoked FROM api_tokens ORDER BY created DESC, name',
     );
-    return rows.map((r) => ({ name: r.name, scopes: r.scopes.split(' ') as Scope[], created: r.created, revoked: r.revoked }));
+    return rows.map((r) => ({ name: r.name, scopes: storedScopes(r.scopes), created: r.created, revoked: r.revoked }));
   }
 
   /** Revokes a token by name; it stops working at once. */
@@ -88,8 +88,13 @@ export class TokenService {
     const stored = row ? Buffer.from(row.secret_hash, 'hex') : Buffer.alloc(32);
     const equal = timingSafeEqual(presented, stored);
     if (!row || !equal) return undefined;
-    return { tokenId: row.id, name: row.name, scopes: row.scopes.split(' ') as Scope[] };
+    return { tokenId: row.id, name: row.name, scopes: storedScopes(row.scopes) };
   }
+}
+
+/** The scopes a stored token carries; an empty column is no scope at all, not one empty-named scope. */
+function storedScopes(column: string): Scope[] {
+  return column.split(' ').filter(Boolean) as Scope[];
 }
 
 function parseScopesOrFail(list: string): Scope[] {

@@ -9,6 +9,8 @@ import { SCOPES } from '../auth/scopes.js';
 import { verifyAuditChain } from '../audit/verify.js';
 import { exportAuditEvents, type ExportFormat } from '../audit/export.js';
 import { Progress } from './progress.js';
+import { registerPolicyCommands } from './policy-commands.js';
+import { PolicyError } from '../policy/model.js';
 
 /** The actor CLI commands are audited as. */
 const cliActor = () => `cli:${userInfo().username}`;
@@ -138,6 +140,8 @@ export function buildCli(): Command {
         }
       });
     });
+
+  registerPolicyCommands(program, withDatabase, cliActor);
   return program;
 }
 
@@ -146,7 +150,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof TokenError) {
+    if (err instanceof ConfigError || err instanceof TokenError || err instanceof PolicyError) {
       process.stderr.write(`iam: ${err.message}\n`);
       process.exitCode = 2;
       return;

@@ -41,23 +41,42 @@ class RunnerSql implements Transaction {
 /** A FIFO lock: SQLite has one connection, so its transactions must take turns. */
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
+  private holders = 0;
+
+  /** True when nothing holds or waits for the lock, so synchronous work cannot interleave with a transaction. */
+  get idle(): boolean {
+    return this.holders === 0;
+  }
+
   async run<T>(fn: () => Promise<T>): Promise<T> {
     const prior = this.tail;
     let release!: () => void;
     this.tail = new Promise<void>((r) => (release = r));
-    await prior;
+    this.holders++;
     try {
+      await prior;
       return await fn();
     } finally {
+      this.holders--;
       release();
     }
   }
 }
 
+/** The subset of a better-sqlite3 connection that reads use. */
+interface SqliteHandle {
+  prepare(sql: string): { reader: boolean; all(...params: unknown[]): unknown[] };
+}
+
+// Prepared statements kept per SQLite connection; statements with generated IN lists vary, so
+// the cache is bounded (oldest first out).
+const SQLITE_STATEMENT_CACHE = 256;
+
 /** The database: dialect-aware SQL helpers and explicit transactions on top of TypeORM. */
 export class Database implements Sql {
   readonly dialect: Dialect;
   private readonly sqliteLock = new Mutex();
+  private readonly sqliteStatements = new Map<string, ReturnType<SqliteHandle['prepare']>>();
 
   private constructor(readonly dataSource: DataSource) {
     this.dialect = dataSource.options.type === 'mysql' ? 'mysql' : 'sqlite';
@@ -102,9 +121,26 @@ export class Database implements Sql {
   /** Runs a SELECT outside any transaction. */
   async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
     if (this.dialect === 'sqlite') {
-      return this.sqliteLock.run(async () => (await this.dataSource.query(sql, params)) as T[]);
+      // A read on the idle connection runs at once on a cached prepared statement: it is on the
+      // path of every API request (token lookup), where a query runner per call costs more than
+      // the read itself. Otherwise it waits its turn behind the transactions in flight.
+      if (this.sqliteLock.idle) return this.readSqlite<T>(sql, params);
+      return this.sqliteLock.run(async () => this.readSqlite<T>(sql, params));
     }
     return (await this.dataSource.query(sql, params)) as T[];
+  }
+
+  private readSqlite<T>(sql: string, params: unknown[]): T[] {
+    let statement = this.sqliteStatements.get(sql);
+    if (statement === undefined) {
+      const handle = (this.dataSource.driver as unknown as { databaseConnection: SqliteHandle }).databaseConnection;
+      statement = handle.prepare(sql);
+      if (!statement.reader) throw new Error(`Database.query runs only statements that return rows: ${sql.slice(0, 80)}`);
+      if (this.sqliteStatements.size >= SQLITE_STATEMENT_CACHE) this.sqliteStatements.delete(this.sqliteStatements.keys().next().value!);
+      this.sqliteStatements.set(sql, statement);
+    }
+    // better-sqlite3 binds no booleans; stored booleans are 0/1.
+    return statement.all(...params.map((p) => (typeof p === 'boolean' ? Number(p) : p))) as T[];
   }
 
   /** Runs one statement in its own implicit transaction. */

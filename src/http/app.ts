@@ -1,12 +1,22 @@
-import Koa from 'koa';
+import Koa, { type Context, type Middleware, type Next } from 'koa';
 import type { Config } from '../config/index.js';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
 import { TokenService } from '../auth/tokens.js';
 import { IdentityService } from '../identity/identity-service.js';
 import { GroupService } from '../identity/group-service.js';
+import { BirthrightService } from '../policy/birthright.js';
+import { PolicyChangeLog } from '../policy/changes.js';
+import { PolicyEngine } from '../policy/engine.js';
+import { GrantService } from '../policy/grants.js';
+import { SodService } from '../policy/sod.js';
+import { PolicyStore } from '../policy/store.js';
 import { buildDiscovery } from '../scim/discovery.js';
-import { scimRouter } from '../scim/router.js';
+import { SCIM_PREFIX, scimRouter } from '../scim/router.js';
+import { ApiPolicy } from './api/authorize.js';
+import { apiRouter } from './api/router.js';
+import { API_PREFIX } from './api/route.js';
+import { apiRoutes } from './api/routes/index.js';
 import { createMetrics, type HttpMetrics } from './metrics.js';
 import { requestContext, type RequestState } from './middleware/request-context.js';
 import { healthRouter } from './routes/health.js';
@@ -20,28 +30,72 @@ export interface AppServices {
   identities: IdentityService;
   groups: GroupService;
   metrics: HttpMetrics;
+  /** tells the engine (here and, through the database, on other instances) what changed */
+  changes: PolicyChangeLog;
+  birthright: BirthrightService;
+  sod: SodService;
+  policyStore: PolicyStore;
+  grants: GrantService;
+  /** answers access checks from memory; stop it with closeServices() */
+  engine: PolicyEngine;
+  /** who may call which endpoint of this server (policies/api_policy.csv) */
+  apiPolicy: ApiPolicy;
 }
 
-/** Wires the services a server needs around one database. */
-export function createServices(config: Config, db: Database, log: Logger): AppServices {
+/**
+ * Wires the services a server needs around one database. Async because the policy engine loads
+ * the live policy and every identity's grants before it answers, and the API policy is read from
+ * its file; a broken policy file stops the start here, with the file and line named.
+ */
+export async function createServices(config: Config, db: Database, log: Logger): Promise<AppServices> {
+  const apiPolicy = await ApiPolicy.load(config.policy.apiPolicyFile);
+  const changes = new PolicyChangeLog();
+  const birthright = new BirthrightService(db, changes);
+  const sod = new SodService(db);
+  const engine = await PolicyEngine.start(db, changes, log, { pollIntervalMs: config.policy.pollIntervalMs });
   return {
     config,
     db,
     log,
     tokens: new TokenService(db),
-    identities: new IdentityService(db),
+    identities: new IdentityService(db, changes),
     groups: new GroupService(db),
     metrics: createMetrics(),
+    changes,
+    birthright,
+    sod,
+    policyStore: new PolicyStore(db, changes, birthright),
+    grants: new GrantService(db, changes, birthright, sod),
+    engine,
+    apiPolicy,
   };
 }
 
-/** Builds the Koa application: request context, health and metrics, SCIM. */
+/** Stops what createServices started (the engine's poller); the database stays open for the caller to close. */
+export async function closeServices(services: AppServices): Promise<void> {
+  await services.engine.stop();
+}
+
+/**
+ * Runs `middleware` only for paths under `prefix` (in any letter case, as the routers match), so a
+ * request to one API does not pay for matching it against every route of the other.
+ */
+function under<C extends Context>(prefix: string, middleware: (ctx: C, next: Next) => unknown): Middleware {
+  const lower = prefix.toLowerCase();
+  return (ctx, next) => {
+    const path = ctx.path.toLowerCase();
+    // The routers add their own fields to the context they are given.
+    return path === lower || path.startsWith(`${lower}/`) ? middleware(ctx as C, next) : next();
+  };
+}
+
+/** Builds the Koa application: request context, health and metrics, SCIM, the REST API. */
 export async function createApp(services: AppServices): Promise<Koa> {
-  const { config, db, log, tokens, identities, groups, metrics } = services;
+  const { config, db, log, tokens, identities, groups, metrics, apiPolicy } = services;
   const app = new Koa({ proxy: false });
   app.silent = true;
   app.use(requestContext(log, metrics));
-  // Outside SCIM (which renders its own errors), an unexpected fault is an opaque JSON 500.
+  // Outside SCIM and the REST API (which render their own errors), an unexpected fault is an opaque JSON 500.
   app.use(async (ctx, next) => {
     try {
       await next();
@@ -54,7 +108,9 @@ export async function createApp(services: AppServices): Promise<Koa> {
   const health = healthRouter(db, metrics);
   app.use(health.routes()).use(health.allowedMethods());
   const discovery = await buildDiscovery(config.scim);
-  const scim = scimRouter({ db, identities, groups, limits: config.scim }, tokens, discovery, config.publicUrl);
-  app.use(scim.routes()).use(scim.allowedMethods());
+  const scim = scimRouter({ db, identities, groups, limits: config.scim }, tokens, discovery, config.publicUrl, apiPolicy);
+  app.use(under(SCIM_PREFIX, scim.routes())).use(under(SCIM_PREFIX, scim.allowedMethods()));
+  const api = apiRouter(apiRoutes(services, apiPolicy), tokens, apiPolicy, config.api.maxBodyBytes);
+  app.use(under(API_PREFIX, api.routes()));
   return app;
 }

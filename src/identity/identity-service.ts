@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../audit/recorder.js';
 import { forUpdate, uniqueViolation, type Database, type Transaction } from '../db/database.js';
+import type { PolicyChangeLog } from '../policy/changes.js';
 import { USER_COLUMNS } from '../scim/sql-map.js';
 import { columnValues, storedDoc, valueRows, VALUE_ROW_COLUMNS } from './columns.js';
 import { IdentityError, notFound } from './errors.js';
@@ -17,13 +18,18 @@ export interface IdentityChange {
   after?: StoredResource;
 }
 
+/** Attributes access decisions read from an identity: a change to one must reach the policy engine. */
+const DECISION_ATTRIBUTES = ['userName', 'active'];
+
 /**
  * The one write path for identities. SCIM handlers and HR imports both call it, so a change
  * means the same thing whichever door it came through; each change is audited in its own
- * transaction.
+ * transaction. With a PolicyChangeLog, every change that access decisions depend on (an
+ * identity created or deleted, its userName or active flag changed) is recorded in the same
+ * transaction, so every server instance's policy engine reloads that identity.
  */
 export class IdentityService {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database, private readonly changes?: PolicyChangeLog) {}
 
   /** Reads one identity. */
   async get(id: string): Promise<StoredResource | undefined> {
@@ -38,6 +44,7 @@ export class IdentityService {
     const body = withDefaults(doc);
     return this.db.transaction(async (tx) => {
       await insertIdentity(tx, id, body, now);
+      await this.changes?.identitiesChanged(tx, [id]);
       await recordAudit(tx, {
         actor: ctx.actor, action: 'identity.create', targetType: 'identity', targetId: id, requestId: ctx.requestId,
         details: { after: summary(body) },
@@ -66,6 +73,7 @@ export class IdentityService {
         await tx.execute('DELETE FROM identity_values WHERE identity_id = ?', [id]);
         await insertValues(tx, id, next);
       }
+      if (DECISION_ATTRIBUTES.some((attr) => attr in changed)) await this.changes?.identitiesChanged(tx, [id]);
       await recordAudit(tx, {
         actor: ctx.actor, action: 'identity.update', targetType: 'identity', targetId: id, requestId: ctx.requestId,
         details: { changed },
@@ -81,6 +89,7 @@ export class IdentityService {
       checkVersion(before, ifVersion);
       await tx.execute('DELETE FROM group_members WHERE member_id = ?', [id]);
       await tx.execute('DELETE FROM identities WHERE id = ?', [id]);
+      await this.changes?.identitiesChanged(tx, [id]);
       await recordAudit(tx, {
         actor: ctx.actor, action: 'identity.delete', targetType: 'identity', targetId: id, requestId: ctx.requestId,
         details: { before: summary(before.doc) },

@@ -13,9 +13,14 @@
  * - A subject's effective principals (itself, its roles, their inherited roles) are resolved once
  *   by breadth-first search and cached per subject in a bounded LRU, with the shortest path to
  *   each one, which is what the allow reason shows.
+ * - An identity's grants stay out of the index: decideFor() takes them as the subject's direct
+ *   items, answers as if they were links in the policy, and caches that view per subject only
+ *   for as long as the items are the same. A grant change therefore never rebuilds the index.
  * - Within a pattern group, the subject's principals and the group's principals are intersected
- *   from the smaller side, and Casbin's own keyMatch2 runs at most once per group, only when the
- *   group holds a rule that would grant the action and would beat the best grant found so far.
+ *   from the smaller side, and the object is matched at most once per group, only when the group
+ *   holds a rule that would grant the action and would beat the best grant found so far. The match
+ *   uses the very regular expression Casbin's keyMatch2 builds from the pattern, compiled once at
+ *   build instead of on every call.
  *
  * The index is immutable. A policy change builds a new index and the caller replaces its single
  * reference to the old one in one assignment, before the change is acknowledged; a decision in
@@ -126,6 +131,8 @@ interface PatternGroup {
   readonly pattern: string;
   /** matches exactly itself, so the hash lookup that found it already decided the match */
   readonly literal: boolean;
+  /** the regular expression keyMatch2 matches objects against */
+  readonly matcher: RegExp;
   /** principal id → its rules on this pattern, in policy order */
   readonly byPrincipal: Map<number, Rule[]>;
   readonly principals: number[];
@@ -177,10 +184,11 @@ function checkModel(text: string): void {
 
 /**
  * What keyMatch2 makes of a pattern: the same rewriting as Casbin's keyMatch2 (util/builtinOperators),
- * run here only to learn the pattern's literal prefix and to spot the patterns on which Casbin's
- * loop never ends. Matching itself always calls Casbin.
+ * which yields the regular expression Casbin matches objects with (compiled here once per pattern,
+ * where Casbin compiles it on every call), the pattern's literal prefix, and the patterns on which
+ * Casbin's loop never ends.
  */
-function analysePattern(pattern: string): { literal: boolean; prefix: string } | { error: string } {
+function analysePattern(pattern: string): { literal: boolean; prefix: string; matcher: RegExp } | { error: string } {
   let source = pattern.replace(/\/\*/g, '/.*');
   while (source.includes('/:')) {
     const next = source.replace(/(.*):[^/]+(.*)/g, '$1[^/]+$2');
@@ -194,14 +202,16 @@ function analysePattern(pattern: string): { literal: boolean; prefix: string } |
   } catch (err) {
     return { error: `keyMatch2 throws on it: ${(err as Error).message}` };
   }
+  // Exactly keyMatch2's regexMatch(key1, '^' + key2 + '$'), without the per-call compilation.
+  const matcher = new RegExp(`^${source}$`);
   // `^a|b$` is an alternation over the whole expression: nothing is certain to prefix a match.
-  if (source.includes('|')) return { literal: false, prefix: '' };
+  if (source.includes('|')) return { literal: false, prefix: '', matcher };
   let end = 0;
   while (end < source.length && !REGEX_SPECIAL.has(source[end]!)) end++;
-  if (end === source.length) return { literal: true, prefix: source };
+  if (end === source.length) return { literal: true, prefix: source, matcher };
   // A quantifier makes the character before it optional or repeatable.
   const required = QUANTIFIER.has(source[end]!) ? source.slice(0, Math.max(0, end - 1)) : source.slice(0, end);
-  return { literal: false, prefix: required.slice(0, required.lastIndexOf('/') + 1) };
+  return { literal: false, prefix: required.slice(0, required.lastIndexOf('/') + 1), matcher };
 }
 
 /** Throws naming the first inheritance cycle found, in policy order, as `a -> b -> a`. */
@@ -240,9 +250,16 @@ function describeRule(rule: Tuple): string {
   return `p(${rule.join(', ')})`;
 }
 
+/** A decideFor() view, valid only for the direct items it was computed from. */
+interface DirectView {
+  readonly items: readonly string[];
+  readonly view: SubjectView;
+}
+
 /** Immutable index over one policy version; build() a new one on every policy change and swap. */
 export class AccessIndex {
   private readonly views = new Map<string, SubjectView>();
+  private readonly directViews = new Map<string, DirectView>();
 
   private constructor(
     private readonly ids: Map<string, number>,
@@ -304,7 +321,7 @@ export class AccessIndex {
         if ('error' in analysis) {
           throw new AccessPolicyError('pattern', `permission #${index} ${describeRule(tuple)}: object pattern ${JSON.stringify(pattern)} is refused because Casbin's ${analysis.error}`);
         }
-        group = { pattern, literal: analysis.literal, byPrincipal: new Map(), principals: [] };
+        group = { pattern, literal: analysis.literal, matcher: analysis.matcher, byPrincipal: new Map(), principals: [] };
         groups.set(pattern, group);
         prefixOf.set(pattern, analysis.prefix);
       }
@@ -354,84 +371,65 @@ export class AccessIndex {
     return this.statistics;
   }
 
-  /** Subjects whose roles are currently cached. */
+  /** Subjects whose roles are currently cached, by decide() and by decideFor(). */
   get cachedSubjects(): number {
-    return this.views.size;
+    return this.views.size + this.directViews.size;
   }
 
   /** Forgets the cached subject roles (they are recomputed on demand); answers do not change. */
   clearCache(): void {
     this.views.clear();
+    this.directViews.clear();
   }
 
   /** Whether `subject` may do `action` on `object`: the same answer as Casbin's enforceSync under ACCESS_MODEL. */
   decide(subject: string, object: string, action: string): Decision {
-    const view = this.viewOf(subject);
+    return this.decideWith(this.viewOf(subject), subject, object, action);
+  }
+
+  /**
+   * decide() for a subject whose direct roles and entitlements live outside the policy (an
+   * identity's grants): the same Decision as building the index with the extra links
+   * `subject -> item` for each of `directItems` (after the policy's own links, in that order) and
+   * asking decide(subject, object, action). So one index per policy version serves every
+   * identity, and a grant change costs no rebuild.
+   *
+   * `label` is how the subject is named in the role path and the reason (default: `subject`);
+   * `subject` itself keys the cached view. The cached view is reused only while the items are the
+   * same, element by element, so a caller may pass a different list at any time.
+   *
+   * A link the build would refuse as a cycle (an item that is the subject, or inherits it) is
+   * ignored here rather than refused: the breadth-first search never revisits a principal.
+   */
+  decideFor(subject: string, directItems: readonly string[], object: string, action: string, label: string = subject): Decision {
+    const view = directItems.length === 0 ? this.viewOf(subject) : this.directViewOf(subject, directItems);
+    return this.decideWith(view, label, object, action);
+  }
+
+  private decideWith(view: SubjectView | undefined, subject: string, object: string, action: string): Decision {
     if (view === undefined) {
       return { allowed: false, reason: `deny by default: ${subject} holds no role and no rule names it` };
     }
 
-    let bestDepth = NO_DEPTH;
-    let bestIndex = NO_DEPTH;
-    let bestPos = -1;
-    let bestRule: Rule | undefined;
-    // Finds the group's most direct grant that beats the best so far, then pays for the pattern
-    // match at most once: every rule in a group has the same object pattern.
-    const consider = (group: PatternGroup): void => {
-      let depth = bestDepth;
-      let ruleIndex = bestIndex;
-      let pos = -1;
-      let found: Rule | undefined;
-      if (group.principals.length <= view.order.length) {
-        for (const principal of group.principals) {
-          const at = view.pos.get(principal);
-          if (at === undefined || view.depth[at]! > depth) continue;
-          const rule = firstGrant(group.byPrincipal.get(principal)!, action);
-          if (rule !== undefined && (view.depth[at]! < depth || rule.index < ruleIndex)) {
-            depth = view.depth[at]!;
-            ruleIndex = rule.index;
-            pos = at;
-            found = rule;
-          }
-        }
-      } else {
-        for (let at = 0; at < view.order.length && view.depth[at]! <= depth; at++) {
-          const rules = group.byPrincipal.get(view.order[at]!);
-          if (rules === undefined) continue;
-          const rule = firstGrant(rules, action);
-          if (rule !== undefined && (view.depth[at]! < depth || rule.index < ruleIndex)) {
-            depth = view.depth[at]!;
-            ruleIndex = rule.index;
-            pos = at;
-            found = rule;
-          }
-        }
-      }
-      if (found === undefined) return;
-      if (!group.literal && !Util.keyMatch2Func(object, group.pattern)) return;
-      bestDepth = depth;
-      bestIndex = ruleIndex;
-      bestPos = pos;
-      bestRule = found;
-    };
-
+    const best: Best = { depth: NO_DEPTH, index: NO_DEPTH, pos: -1, rule: undefined };
     const literal = this.literalGroups.get(object);
-    if (literal !== undefined) consider(literal);
-    for (const group of this.rootGroups) consider(group);
+    if (literal !== undefined) consider(literal, view, object, action, best);
+    for (const group of this.rootGroups) consider(group, view, object, action, best);
     if (this.prefixGroups.size > 0) {
       const longest = Math.min(object.length, this.prefixLengthUsed.length - 1);
       for (let slash = object.indexOf('/'); slash !== -1 && slash < longest; slash = object.indexOf('/', slash + 1)) {
         if (this.prefixLengthUsed[slash + 1] !== true) continue;
         const bucket = this.prefixGroups.get(object.slice(0, slash + 1));
-        if (bucket !== undefined) for (const group of bucket) consider(group);
+        if (bucket !== undefined) for (const group of bucket) consider(group, view, object, action, best);
       }
     }
 
+    const bestRule = best.rule;
     if (bestRule === undefined) {
       const roles = view.order.length - 1;
       return { allowed: false, reason: `deny by default: no role of ${subject} (${roles} role${roles === 1 ? '' : 's'} held or inherited) grants ${action} on ${object}` };
     }
-    const rolePath = this.pathTo(view, bestPos, subject);
+    const rolePath = this.pathTo(view, best.pos, subject);
     const rule: Tuple = [bestRule.tuple[0], bestRule.tuple[1], bestRule.tuple[2]];
     return { allowed: true, reason: `${rolePath.join(' -> ')}: ${describeRule(rule)}`, rolePath, rule };
   }
@@ -455,22 +453,70 @@ export class AccessIndex {
     // let a stream of made-up subjects evict the real ones.
     if (id === undefined) return undefined;
     const view: SubjectView = { order: [id], depth: [0], parent: [-1], pos: new Map([[id, 0]]) };
-    for (let at = 0; at < view.order.length; at++) {
-      const depth = view.depth[at]!;
-      if (depth >= MAX_HIERARCHY_DEPTH) continue;
-      for (const role of this.edges[view.order[at]!]!) {
-        if (view.pos.has(role)) continue;
-        view.pos.set(role, view.order.length);
-        view.order.push(role);
-        view.depth.push(depth + 1);
-        view.parent.push(at);
-      }
-    }
-    if (this.cacheSize > 0) {
-      if (this.views.size >= this.cacheSize) this.views.delete(this.views.keys().next().value!);
-      this.views.set(subject, view);
-    }
+    this.expand(view, 0);
+    this.remember(this.views, subject, view);
     return view;
+  }
+
+  /**
+   * The view of `subject` with `items` linked to it after its own links. A name the policy does
+   * not know (the subject, or an item no link or rule mentions) gets a negative id of its own: it
+   * has no links and no rule names it, yet it counts among the roles held, as it would in a build.
+   */
+  private directViewOf(subject: string, items: readonly string[]): SubjectView {
+    const cached = this.directViews.get(subject);
+    if (cached !== undefined && sameItems(cached.items, items)) {
+      this.directViews.delete(subject);
+      this.directViews.set(subject, cached);
+      return cached.view;
+    }
+    const root = this.ids.get(subject) ?? -1;
+    const view: SubjectView = { order: [root], depth: [0], parent: [-1], pos: new Map([[root, 0]]) };
+    if (root >= 0) for (const role of this.edges[root]!) this.visit(view, role, 0);
+    let unknown: Map<string, number> | undefined;
+    for (const item of items) {
+      if (item === subject) continue;
+      let id = this.ids.get(item);
+      if (id === undefined) {
+        unknown ??= new Map();
+        id = unknown.get(item);
+        if (id === undefined) {
+          id = -2 - unknown.size;
+          unknown.set(item, id);
+        }
+      }
+      this.visit(view, id, 0);
+    }
+    // Everything after the subject is at depth 1 so far; the rest of the search follows the policy's own links.
+    this.expand(view, 1);
+    this.remember(this.directViews, subject, { items: items.slice(), view });
+    return view;
+  }
+
+  /** Adds `principal` one link below position `from`, unless the search already reached it. */
+  private visit(view: SubjectView, principal: number, from: number): void {
+    if (view.pos.has(principal)) return;
+    view.pos.set(principal, view.order.length);
+    view.order.push(principal);
+    view.depth.push(view.depth[from]! + 1);
+    view.parent.push(from);
+  }
+
+  /** Continues the breadth-first search from position `start`, at most MAX_HIERARCHY_DEPTH links from the subject. */
+  private expand(view: SubjectView, start: number): void {
+    for (let at = start; at < view.order.length; at++) {
+      if (view.depth[at]! >= MAX_HIERARCHY_DEPTH) continue;
+      const principal = view.order[at]!;
+      if (principal < 0) continue;
+      for (const role of this.edges[principal]!) this.visit(view, role, at);
+    }
+  }
+
+  /** Stores an entry in one of the LRU maps, evicting the least recently used one when full. */
+  private remember<T>(cache: Map<string, T>, subject: string, entry: T): void {
+    if (this.cacheSize === 0) return;
+    if (cache.size >= this.cacheSize) cache.delete(cache.keys().next().value!);
+    cache.set(subject, entry);
   }
 
   private pathTo(view: SubjectView, pos: number, subject: string): string[] {
@@ -479,6 +525,65 @@ export class AccessIndex {
     path.push(subject);
     return path.reverse();
   }
+}
+
+function sameItems(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The best grant found so far in one decision: the most direct, then the earliest rule. */
+interface Best {
+  depth: number;
+  index: number;
+  /** position of the granting principal in the subject's view */
+  pos: number;
+  rule: Rule | undefined;
+}
+
+/**
+ * Finds the group's most direct grant that beats `best`, then pays for the pattern match at most
+ * once: every rule in a group has the same object pattern. (A plain function rather than a
+ * closure per decision: decisions are the hot path.)
+ */
+function consider(group: PatternGroup, view: SubjectView, object: string, action: string, best: Best): void {
+  let depth = best.depth;
+  let ruleIndex = best.index;
+  let pos = -1;
+  let found: Rule | undefined;
+  if (group.principals.length <= view.order.length) {
+    for (const principal of group.principals) {
+      const at = view.pos.get(principal);
+      if (at === undefined || view.depth[at]! > depth) continue;
+      const rule = firstGrant(group.byPrincipal.get(principal)!, action);
+      if (rule !== undefined && (view.depth[at]! < depth || rule.index < ruleIndex)) {
+        depth = view.depth[at]!;
+        ruleIndex = rule.index;
+        pos = at;
+        found = rule;
+      }
+    }
+  } else {
+    for (let at = 0; at < view.order.length && view.depth[at]! <= depth; at++) {
+      const rules = group.byPrincipal.get(view.order[at]!);
+      if (rules === undefined) continue;
+      const rule = firstGrant(rules, action);
+      if (rule !== undefined && (view.depth[at]! < depth || rule.index < ruleIndex)) {
+        depth = view.depth[at]!;
+        ruleIndex = rule.index;
+        pos = at;
+        found = rule;
+      }
+    }
+  }
+  if (found === undefined) return;
+  if (!group.literal && !group.matcher.test(object)) return;
+  best.depth = depth;
+  best.index = ruleIndex;
+  best.pos = pos;
+  best.rule = found;
 }
 
 /** The earliest rule granting `action`; rules are in policy order. */

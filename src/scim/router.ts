@@ -2,7 +2,8 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { TokenService } from '../auth/tokens.js';
 import { BodyError, readJsonBody } from '../http/body.js';
-import { AuthError, authenticate, requireScope } from '../http/middleware/authenticate.js';
+import { authorize, type ApiPolicy } from '../http/api/authorize.js';
+import { AuthError, authenticate } from '../http/middleware/authenticate.js';
 import type { RequestState } from '../http/middleware/request-context.js';
 import { bulk } from './bulk.js';
 import type { ScimCall, ScimDeps, ScimResult } from './context.js';
@@ -54,13 +55,16 @@ function baseUrl(ctx: Context, publicUrl: string): string {
   return `${publicUrl ? publicUrl.replace(/\/$/, '') : `${ctx.protocol}://${ctx.host}`}${SCIM_PREFIX}`;
 }
 
-/** Builds the /scim/v2 router: discovery without auth, resources behind bearer tokens with scim:read / scim:write. */
-export function scimRouter(deps: ScimDeps, tokens: TokenService, discovery: Discovery, publicUrl: string): Router {
+/**
+ * Builds the /scim/v2 router: discovery without auth, resources behind bearer tokens whose scopes
+ * the API policy (policies/api_policy.csv) allows the route's method on its path.
+ */
+export function scimRouter(deps: ScimDeps, tokens: TokenService, discovery: Discovery, publicUrl: string, policy: ApiPolicy): Router {
   const router = new Router({ prefix: SCIM_PREFIX });
   const docs = discoveryHandlers(discovery);
-  const read = requireScope('scim:read', 'scim:write');
-  const write = requireScope('scim:write');
   const auth = authenticate(tokens);
+  /** Authentication, then the policy's decision for this route's path template. */
+  const guard = (path: string): Middleware[] => [auth, authorize(policy, `${SCIM_PREFIX}${path}`)];
 
   const callOf = async (ctx: Context, withBody: boolean, limit = deps.limits.maxBodyBytes): Promise<ScimCall> => {
     const state = ctx.state as RequestState;
@@ -110,18 +114,19 @@ export function scimRouter(deps: ScimDeps, tokens: TokenService, discovery: Disc
     router.delete(path, notAllowed('GET'));
   }
 
-  router.post('/.search', auth, read, handle(true, (c) => searchAll(deps, c)));
-  router.post('/Bulk', auth, write, handle(true, (c, ctx) => bulk(deps, c, (ctx.state as RequestState).log), deps.limits.bulkMaxPayloadBytes));
+  router.post('/.search', ...guard('/.search'), handle(true, (c) => searchAll(deps, c)));
+  router.post('/Bulk', ...guard('/Bulk'), handle(true, (c, ctx) => bulk(deps, c, (ctx.state as RequestState).log), deps.limits.bulkMaxPayloadBytes));
 
   for (const [path, handlers] of [['/Users', users], ['/Groups', groups]] as const) {
     const resource = path === '/Users' ? 'Users' : 'Groups';
-    router.get(path, auth, read, handle(false, (c) => handlers.list(deps, c)));
-    router.post(`${path}/.search`, auth, read, handle(true, (c) => searchResource(deps, c, resource)));
-    router.post(path, auth, write, handle(true, (c) => handlers.create(deps, c)));
-    router.get(`${path}/:id`, auth, read, handle(false, (c, ctx) => handlers.get(deps, c, ctx.params.id!)));
-    router.put(`${path}/:id`, auth, write, handle(true, (c, ctx) => handlers.replace(deps, c, ctx.params.id!)));
-    router.patch(`${path}/:id`, auth, write, handle(true, (c, ctx) => handlers.patch(deps, c, ctx.params.id!)));
-    router.delete(`${path}/:id`, auth, write, handle(false, (c, ctx) => handlers.remove(deps, c, ctx.params.id!)));
+    const one = `${path}/:id`;
+    router.get(path, ...guard(path), handle(false, (c) => handlers.list(deps, c)));
+    router.post(`${path}/.search`, ...guard(`${path}/.search`), handle(true, (c) => searchResource(deps, c, resource)));
+    router.post(path, ...guard(path), handle(true, (c) => handlers.create(deps, c)));
+    router.get(one, ...guard(one), handle(false, (c, ctx) => handlers.get(deps, c, ctx.params.id!)));
+    router.put(one, ...guard(one), handle(true, (c, ctx) => handlers.replace(deps, c, ctx.params.id!)));
+    router.patch(one, ...guard(one), handle(true, (c, ctx) => handlers.patch(deps, c, ctx.params.id!)));
+    router.delete(one, ...guard(one), handle(false, (c, ctx) => handlers.remove(deps, c, ctx.params.id!)));
   }
   // Anything else under the prefix is a SCIM 404, not Koa's plain-text one.
   router.all('/{*rest}', async () => {

@@ -105,7 +105,7 @@ onEachDatabase('SCIM authentication and scopes', (database) => {
     expect(root.body.totalResults).to.equal(2);
   });
 
-  it('refuses every write of a scim:read token with 403 naming the missing scope, and changes nothing', async () => {
+  it('refuses every write of a scim:read token with 403 naming its scopes and those the route needs, and changes nothing', async () => {
     const reader = scimClient(server.scimUrl, readToken);
     const counts = async () => {
       const out: Record<string, number> = {};
@@ -134,7 +134,7 @@ onEachDatabase('SCIM authentication and scopes', (database) => {
       expect(res.body).to.deep.equal({
         schemas: [ERROR],
         status: '403',
-        detail: `this token lacks the scope scim:write that ${method} /scim/v2${path} needs`,
+        detail: `this token's scopes (scim:read) do not allow ${method} /scim/v2${path}; it needs one of the scopes iam-admin, hr-system, scim:write`,
       });
     }
     expect(await counts()).to.deep.equal(before);

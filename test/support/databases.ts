@@ -47,9 +47,10 @@ export const DATABASE_KINDS = ['sqlite', 'mariadb'] as const;
 
 /**
  * Declares `body` once per database kind, each in its own describe block with a fresh database
- * for the block; `get()` returns it inside hooks and tests.
+ * for the block; `get()` returns it inside hooks and tests, and `kind` says which database the
+ * block is for, for the few tests that only mean something on one of them.
  */
-export function onEachDatabase(title: string, body: (get: () => TestDatabase) => void): void {
+export function onEachDatabase(title: string, body: (get: () => TestDatabase, kind: TestDatabase['kind']) => void): void {
   for (const kind of DATABASE_KINDS) {
     describe(`${title} [${kind}]`, function () {
       let current: TestDatabase | undefined;
@@ -63,7 +64,7 @@ export function onEachDatabase(title: string, body: (get: () => TestDatabase) =>
       body(() => {
         if (!current) throw new Error('test database not ready');
         return current;
-      });
+      }, kind);
     });
   }
 }

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { configWith, type Config } from '../../src/config/index.js';
-import { createApp, createServices, type AppServices } from '../../src/http/app.js';
+import { closeServices, createApp, createServices, type AppServices } from '../../src/http/app.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { Database } from '../../src/db/database.js';
 import { scimClient, type ScimClient } from './scim-client.js';
@@ -11,6 +11,8 @@ import { scimClient, type ScimClient } from './scim-client.js';
 export interface TestServer {
   url: string;
   scimUrl: string;
+  /** base URL of the REST API, `${url}/api/v1` */
+  apiUrl: string;
   services: AppServices;
   logLines: string[];
   /** Creates a token with the given scopes and returns its text. */
@@ -30,7 +32,7 @@ export async function startTestServer(db: Database, overrides: Parameters<typeof
       done();
     },
   });
-  const services = createServices(config, db, createLogger('info', sink));
+  const services = await createServices(config, db, createLogger('info', sink));
   const app = await createApp(services);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -40,6 +42,7 @@ export async function startTestServer(db: Database, overrides: Parameters<typeof
   return {
     url,
     scimUrl: `${url}/scim/v2`,
+    apiUrl: `${url}/api/v1`,
     services,
     logLines,
     async token(scopes = 'scim:read,scim:write', name = `test-${process.pid}-${++tokenCounter}-${Date.now()}`) {
@@ -49,6 +52,7 @@ export async function startTestServer(db: Database, overrides: Parameters<typeof
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
+      await closeServices(services);
     },
   };
 }

@@ -1,11 +1,10 @@
 import type { Middleware } from 'koa';
 import type { TokenService } from '../../auth/tokens.js';
-import type { Scope } from '../../auth/scopes.js';
 import type { RequestState } from './request-context.js';
 
-/** A request without valid credentials (401) or without the scope it needs (403). */
+/** A request without valid credentials (401) or not allowed by the API policy (403). */
 export class AuthError extends Error {
-  constructor(readonly status: 401 | 403, message: string) {
+  constructor(readonly status: 401 | 403, message: string, readonly details?: Record<string, unknown>) {
     super(message);
     this.name = 'AuthError';
   }
@@ -20,17 +19,6 @@ export function authenticate(tokens: TokenService): Middleware {
     const principal = await tokens.authenticate(m[1]!);
     if (!principal) throw new AuthError(401, 'the bearer token is not valid');
     (ctx.state as RequestState).principal = principal;
-    await next();
-  };
-}
-
-/** Refuses the request with 403 unless the principal holds one of `scopes`. */
-export function requireScope(...scopes: Scope[]): Middleware {
-  return async (ctx, next) => {
-    const held = (ctx.state as RequestState).principal?.scopes ?? [];
-    if (!scopes.some((s) => held.includes(s))) {
-      throw new AuthError(403, `this token lacks the scope ${scopes.join(' or ')} that ${ctx.method} ${ctx.path} needs`);
-    }
     await next();
   };
 }

@@ -24,7 +24,9 @@ export function requestContext(log: Logger, metrics: HttpMetrics): Middleware {
     const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const state = ctx.state as RequestState;
     state.requestId = requestId;
-    state.log = log.child({ requestId });
+    // The child logger is made on first use: most requests never log beyond the access line.
+    let child: Logger | undefined;
+    Object.defineProperty(state, 'log', { get: () => (child ??= log.child({ requestId })), enumerable: true, configurable: true });
     ctx.set('X-Request-Id', requestId);
     try {
       await next();
@@ -33,7 +35,7 @@ export function requestContext(log: Logger, metrics: HttpMetrics): Middleware {
       const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
       metrics.requests.inc({ method: ctx.method, route, status: String(ctx.status) });
       metrics.duration.observe({ method: ctx.method, route }, seconds);
-      state.log.info({ method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10, actor: state.principal?.name }, 'request');
+      if (log.isLevelEnabled('info')) state.log.info({ method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10, actor: state.principal?.name }, 'request');
     }
   };
 }

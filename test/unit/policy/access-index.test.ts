@@ -374,3 +374,196 @@ describe('AccessIndex', () => {
     });
   });
 });
+
+describe('AccessIndex.decideFor (direct items held outside the policy)', () => {
+  /** The reference for decideFor: the same policy with the subject's direct items as ordinary links. */
+  const withLinks = (policy: AccessPolicy, subject: string, items: readonly string[]): AccessPolicy => ({
+    roleLinks: [...policy.roleLinks, ...items.map((item): [string, string] => [subject, item])],
+    permissions: policy.permissions,
+  });
+
+  describe('on the engineering policy', () => {
+    const index = AccessIndex.build(ENGINEERING);
+    const held: Array<[subject: string, items: string[]]> = [
+      ['ident-1', ['role:staff-engineer']],
+      ['ident-2', ['role:auditor', 'role:engineer']],
+      ['ident-3', ['role:engineer', 'role:staff-engineer']],
+      ['ident-4', ['ent:github/platform', 'role:nonexistent']],
+      ['ident-5', []],
+      ['bob', ['role:auditor']],
+      ['frank', ['role:engineer']],
+      ['role:engineer', ['role:auditor']],
+    ];
+
+    for (const [subject, items] of held) {
+      it(`${subject} holding [${items.join(', ')}] is decided as if linked in the policy, for every case`, async () => {
+        const reference = AccessIndex.build(withLinks(ENGINEERING, subject, items));
+        const casbin = await casbinFor(withLinks(ENGINEERING, subject, items));
+        let allowed = 0;
+        for (const [, , object, action] of CASES) {
+          const decision = index.decideFor(subject, items, object, action);
+          expect(decision, `${subject} ${action} ${object}`).to.deep.equal(reference.decide(subject, object, action));
+          expect(decision.allowed).to.equal(casbin.enforceSync(subject, object, action));
+          if (decision.allowed) allowed++;
+        }
+        // hold checks on each item are the same too
+        for (const item of [...items, 'role:admin']) expect(index.decideFor(subject, items, item, 'hold')).to.deep.equal(reference.decide(subject, item, 'hold'));
+        if (items.some((item) => item.startsWith('role:') && item !== 'role:nonexistent')) expect(allowed).to.be.greaterThan(0);
+      });
+    }
+
+    it('names the subject by its label in the role path and the reason', () => {
+      const decision = index.decideFor('3f0c1d2e-uuid', ['role:senior-engineer'], '/repos/iam/issues/3', 'write', 'grace');
+      expect(decision.rolePath).to.deep.equal(['grace', 'role:senior-engineer', 'role:engineer']);
+      expect(decision.reason).to.equal('grace -> role:senior-engineer -> role:engineer: p(role:engineer, /repos/:repo/issues/:issue, write)');
+      expect(index.decideFor('3f0c1d2e-uuid', ['role:auditor'], '/repos/iam', 'read', 'grace').reason).to.equal(
+        'deny by default: no role of grace (1 role held or inherited) grants read on /repos/iam',
+      );
+      expect(index.decideFor('3f0c1d2e-uuid', [], '/repos/iam', 'read', 'grace').reason).to.equal('deny by default: grace holds no role and no rule names it');
+    });
+
+    it('counts an item the policy does not know among the roles held, as a build would', () => {
+      const decision = index.decideFor('ident-9', ['ent:slack/general', 'role:engineer'], '/audit/x', 'read');
+      expect(decision.reason).to.equal('deny by default: no role of ident-9 (2 roles held or inherited) grants read on /audit/x');
+    });
+
+    it('answers from the items of each call, whatever it answered before for the same subject', () => {
+      const small = AccessIndex.build(ENGINEERING, undefined, { subjectCacheSize: 4 });
+      const items = ['role:engineer'];
+      expect(small.decideFor('ident-c', items, '/repos/iam/merge', 'write').allowed).to.equal(false);
+      expect(small.decideFor('ident-c', ['role:senior-engineer'], '/repos/iam/merge', 'write').allowed).to.equal(true);
+      expect(small.decideFor('ident-c', items, '/repos/iam/merge', 'write').allowed).to.equal(false);
+      // The caller changing its own array in place is a different list too.
+      items[0] = 'role:staff-engineer';
+      expect(small.decideFor('ident-c', items, '/repos/iam/merge', 'write').allowed).to.equal(true);
+      items.pop();
+      expect(small.decideFor('ident-c', items, '/repos/iam/merge', 'write').allowed).to.equal(false);
+      expect(small.cachedSubjects).to.be.at.most(4);
+      small.clearCache();
+      expect(small.cachedSubjects).to.equal(0);
+    });
+
+    it('does not follow an item back to the subject (a link build() would refuse as a cycle)', () => {
+      expect(refusal(() => AccessIndex.build(withLinks(ENGINEERING, 'role:engineer', ['role:staff-engineer']))).kind).to.equal('cycle');
+      const decision = index.decideFor('role:engineer', ['role:staff-engineer', 'role:engineer'], '/repos/iam/branches/x', 'admin');
+      expect(decision.rolePath).to.deep.equal(['role:engineer', 'role:staff-engineer']);
+    });
+
+    it('puts the direct items after the subject\'s own links, so equally short paths are reported as a build reports them', () => {
+      const diamond: AccessPolicy = {
+        roleLinks: [['u', 'role:l'], ['role:l', 'role:base'], ['role:r', 'role:base']],
+        permissions: [['role:base', '/x', 'read']],
+      };
+      const expected = AccessIndex.build(withLinks(diamond, 'u', ['role:r'])).decide('u', '/x', 'read');
+      expect(expected.rolePath).to.deep.equal(['u', 'role:l', 'role:base']);
+      expect(AccessIndex.build(diamond).decideFor('u', ['role:r'], '/x', 'read')).to.deep.equal(expected);
+      // and among the items, the earlier one leads
+      expect(AccessIndex.build(diamond).decideFor('v', ['role:r', 'role:l'], '/x', 'read').rolePath).to.deep.equal(['v', 'role:r', 'role:base']);
+    });
+
+    it(`counts the direct link toward the ${MAX_HIERARCHY_DEPTH}-link limit, like Casbin`, async () => {
+      const chain = Array.from({ length: 13 }, (_, i) => `role:level-${i}`);
+      const policy: AccessPolicy = {
+        roleLinks: chain.slice(1).map((role, i): [string, string] => [chain[i]!, role]),
+        permissions: chain.map((role, i) => [role, `/level/${i}`, 'read']),
+      };
+      const index = AccessIndex.build(policy);
+      const casbin = await casbinFor(withLinks(policy, 'u', [chain[0]!]));
+      const answers = chain.map((_, i) => index.decideFor('u', [chain[0]!], `/level/${i}`, 'read').allowed);
+      expect(answers).to.deep.equal(chain.map((_, i) => casbin.enforceSync('u', `/level/${i}`, 'read')));
+      expect(answers.filter(Boolean)).to.have.length(MAX_HIERARCHY_DEPTH);
+    });
+  });
+
+  describe('on random policies, against a build with the links and against Casbin', () => {
+    const random = prng(20_261_207);
+    const int = (n: number) => Math.floor(random() * n);
+    const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
+    const ACTIONS = ['read', 'write', 'delete', 'hold'];
+    const SEGMENTS = ['apps', 'repos', 'issues', 'billing', 'x', 'y', 'v1'];
+
+    // Roles in three levels with diamonds and a few deep chains; base users with links of their own.
+    const levels = [20, 40, 60].map((size, level) => Array.from({ length: size }, (_, i) => `role:l${level}-${i}`));
+    const roles = levels.flat();
+    const roleLinks: AccessPolicy['roleLinks'] = [];
+    levels.slice(0, -1).forEach((level, l) => {
+      for (const role of level) for (let k = 1 + int(3); k > 0; k--) roleLinks.push([role, pick(levels[l + 1 + int(levels.length - 1 - l)]!)]);
+    });
+    const entitlements = Array.from({ length: 30 }, (_, i) => `ent:t${i % 3}/e${i}`);
+    for (const e of entitlements) roleLinks.push([pick(roles), e]);
+    const users = Array.from({ length: 20 }, (_, i) => `user${i}`);
+    for (const user of users) for (let k = int(3); k > 0; k--) roleLinks.push([user, pick(roles)]);
+    const pattern = () => {
+      const parts = Array.from({ length: 1 + int(3) }, () => (int(5) === 0 ? `:p${int(2)}` : int(6) === 0 ? '*' : pick(SEGMENTS)));
+      return int(12) === 0 ? '*' : `/${parts.join('/')}${int(4) === 0 ? '/*' : ''}`;
+    };
+    const permissions: AccessPolicy['permissions'] = [
+      ...[...roles, ...entitlements].map((item): [string, string, string] => [item, item, 'hold']),
+      ...Array.from({ length: 250 }, (): [string, string, string] => [random() < 0.05 ? pick(users) : pick(roles), pattern(), random() < 0.1 ? '*' : pick(ACTIONS)]),
+    ];
+    const policy: AccessPolicy = { roleLinks, permissions };
+
+    const directItems = (): string[] => Array.from({ length: int(5) }, () => {
+      const kind = random();
+      return kind < 0.7 ? pick(roles) : kind < 0.9 ? pick(entitlements) : `ent:unknown/e${int(3)}`;
+    });
+    // Identities outside the policy, and base users, each holding a random list (duplicates included).
+    const holders = [...Array.from({ length: 60 }, (_, i) => `ident-${i}`), ...users].map((subject) => ({ subject, items: directItems() }));
+    const object = (): string => {
+      const kind = random();
+      if (kind < 0.15) return pick([...roles, ...entitlements]);
+      if (kind < 0.6) return pick(permissions)[1].replace(/:[^/]+/g, () => pick(SEGMENTS)).replace(/\*/g, () => pick(['', 'x', 'x/y']));
+      return `/${Array.from({ length: 1 + int(3) }, () => pick(SEGMENTS)).join('/')}`;
+    };
+    const requests = Array.from({ length: 2500 }, () => {
+      const holder = pick(holders);
+      const action = object();
+      return { ...holder, object: action, action: action.startsWith('/') || action === '*' ? pick(ACTIONS) : 'hold' };
+    });
+
+    it('decides every request exactly as decide() does on a policy holding the direct links, and as Casbin does', async () => {
+      const index = AccessIndex.build(policy, ACCESS_MODEL, { subjectCacheSize: 32 });
+      // No item is a holder, so one combined policy stands for every holder's links at once.
+      const combined: AccessPolicy = { roleLinks: [...roleLinks, ...holders.flatMap(({ subject, items }) => items.map((item): [string, string] => [subject, item]))], permissions };
+      const reference = AccessIndex.build(combined);
+      const casbin = await casbinFor(combined);
+      const mismatches: string[] = [];
+      let allowed = 0;
+      for (const r of requests) {
+        const decision = index.decideFor(r.subject, r.items, r.object, r.action);
+        const expected = reference.decide(r.subject, r.object, r.action);
+        if (JSON.stringify(decision) !== JSON.stringify(expected)) mismatches.push(`${r.subject} ${r.action} ${r.object}: ${decision.reason} | expected ${expected.reason}`);
+        if (decision.allowed !== casbin.enforceSync(r.subject, r.object, r.action)) mismatches.push(`${r.subject} ${r.action} ${r.object}: Casbin disagrees`);
+        if (decision.allowed) allowed++;
+      }
+      expect(mismatches).to.deep.equal([]);
+      expect(allowed).to.be.within(requests.length * 0.15, requests.length * 0.85);
+    });
+
+    it('decides a role asked about with extra items as a build with those links would, request by request', () => {
+      const index = AccessIndex.build(policy, undefined, { subjectCacheSize: 8 });
+      let compared = 0;
+      let cycles = 0;
+      for (let i = 0; i < 300; i++) {
+        const subject = pick(roles);
+        const items = directItems();
+        let reference: AccessIndex;
+        try {
+          reference = AccessIndex.build(withLinks(policy, subject, items));
+        } catch (err) {
+          expect((err as AccessPolicyError).kind).to.equal('cycle');
+          cycles++;
+          continue;
+        }
+        for (let k = 0; k < 5; k++) {
+          const target = object();
+          const action = target.startsWith('/') || target === '*' ? pick(ACTIONS) : 'hold';
+          expect(index.decideFor(subject, items, target, action), `${subject} [${items.join(', ')}] ${action} ${target}`).to.deep.equal(reference.decide(subject, target, action));
+          compared++;
+        }
+      }
+      expect(compared).to.be.greaterThan(1000);
+      expect(cycles).to.be.lessThan(150);
+    });
+  });
+});

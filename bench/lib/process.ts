@@ -1,0 +1,46 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/iam.js', import.meta.url));
+
+/** A server in its own process, as the benchmarks drive it. */
+export interface ServerProcess {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts a server process that prints "listening on URL "; resolves with its URL and pid. */
+export async function startProcess(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+) /.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  return {
+    url,
+    pid: child.pid!,
+    stop: () => new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+/** Starts `iam serve` on a free port over `databaseUrl`. */
+export function startIamServer(databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  return startProcess([BIN, 'serve'], { IAM_DATABASE_URL: databaseUrl, IAM_PORT: '0', IAM_LOG_LEVEL: 'warn', ...env });
+}
+
+/** Creates an API token through the CLI and returns its text. */
+export function createToken(databaseUrl: string, scopes: string): string {
+  const out = execFileSync(process.execPath, [BIN, 'token', 'create', '--name', `bench-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, '--scopes', scopes], {
+    env: { ...process.env, IAM_DATABASE_URL: databaseUrl, IAM_LOG_LEVEL: 'warn' },
+  }).toString();
+  return out.trim().split('\n').pop()!;
+}

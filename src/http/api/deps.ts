@@ -1,0 +1,16 @@
+import type { Config } from '../../config/index.js';
+import type { Database } from '../../db/database.js';
+import type { PolicyEngine } from '../../policy/engine.js';
+import type { GrantService } from '../../policy/grants.js';
+import type { SodService } from '../../policy/sod.js';
+import type { PolicyStore } from '../../policy/store.js';
+
+/** The services the REST routes call; AppServices provides them. */
+export interface ApiDeps {
+  config: Config;
+  db: Database;
+  policyStore: PolicyStore;
+  grants: GrantService;
+  sod: SodService;
+  engine: PolicyEngine;
+}

@@ -1,0 +1,102 @@
+/*
+ * How a REST route is declared: once, with its method, path, summary and the zod schemas of its
+ * path parameters, query, body and responses. The Koa router (router.ts) validates requests with
+ * these schemas before the handler runs, and the OpenAPI document (openapi.ts) is generated from
+ * the same declarations, so the two cannot drift apart. Which tokens may call a route is not
+ * declared here: the API policy decides it from the path and method.
+ */
+import { z } from 'zod';
+import type { ChangeContext } from '../../identity/resources.js';
+import type { ErrorStatus } from './errors.js';
+
+/** Where the REST API is mounted. */
+export const API_PREFIX = '/api/v1';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** One success status a route answers with. */
+export interface ResponseSpec {
+  description: string;
+  /** the JSON body; omitted for an empty body or a non-JSON one */
+  schema?: z.ZodType;
+  /** media types of a non-JSON body (a streamed export) */
+  mediaTypes?: string[];
+  /** headers this response sets: name -> what it carries */
+  headers?: Record<string, string>;
+}
+
+/** What a handler knows about the request beyond its validated input; it never sees the raw request. */
+export interface ApiCall {
+  /** who acts, for the audit trail: `token:<name>`, with the request id */
+  change: ChangeContext;
+  /** the version an If-Match header requires, for routes that accept one */
+  ifMatch?: IfMatch;
+}
+
+/** An If-Match header: `*` (the resource must exist) or one version. */
+export type IfMatch = { any: true } | { any: false; version: number };
+
+/** A handler's answer; JSON unless `type` says otherwise. */
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** content type of a non-JSON body */
+  type?: string;
+}
+
+/** The validated parts of a request. */
+export interface RouteInput<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+}
+
+/** No parameters: an empty object that refuses any key. */
+export const NO_INPUT = z.strictObject({});
+type NoInput = typeof NO_INPUT;
+
+/** A route as declared. */
+export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType | undefined> {
+  method: HttpMethod;
+  /** under /api/v1, OpenAPI style: `/targets/{name}` */
+  path: string;
+  /** unique, stable, camelCase: the OpenAPI operationId */
+  operationId: string;
+  /** groups operations in the document */
+  tag: string;
+  summary: string;
+  description?: string;
+  /** served without a token (the OpenAPI document itself) */
+  public?: boolean;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** the route reads If-Match for optimistic concurrency */
+  ifMatch?: boolean;
+  /** success statuses */
+  responses: Partial<Record<200 | 201 | 204, ResponseSpec>>;
+  /** the route's own client errors, beyond those every route of its kind can answer */
+  errors?: ErrorStatus[];
+  handle(input: RouteInput<z.output<P>, z.output<Q>, B extends z.ZodType ? z.output<B> : undefined>, call: ApiCall): Promise<Reply>;
+}
+
+/** A declared route with its types erased, as the router and the document generator see it. */
+export type ApiRoute = RouteSpec<z.ZodType, z.ZodType, z.ZodType | undefined>;
+
+/** Declares a route; the handler's input is typed from the schemas. */
+export function defineRoute<P extends z.ZodType = NoInput, Q extends z.ZodType = NoInput, B extends z.ZodType | undefined = undefined>(
+  spec: RouteSpec<P, Q, B>,
+): ApiRoute {
+  return spec as unknown as ApiRoute;
+}
+
+/** `/targets/{name}` -> `/targets/:name`, the router's and the policy's syntax. */
+export function colonPath(path: string): string {
+  return path.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, ':$1');
+}
+
+/** `GET /targets/{name}`: how tests and messages name a route. */
+export function routeKey(route: Pick<ApiRoute, 'method' | 'path'>): string {
+  return `${route.method} ${route.path}`;
+}

@@ -1,0 +1,92 @@
+/*
+ * The /api/v1 Koa router, built from the declared routes: for each one, authentication and the
+ * API policy's decision (unless the route is public), then validation of path parameters, query
+ * and body against the route's schemas, then the handler. Failures of any step come back in the
+ * API's JSON error shape; a path no route declares is a JSON 404, a known path with another
+ * method a 405 naming the methods it has.
+ */
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { z } from 'zod';
+import type { TokenService } from '../../auth/tokens.js';
+import { readJsonBody } from '../body.js';
+import { authenticate } from '../middleware/authenticate.js';
+import type { RequestState } from '../middleware/request-context.js';
+import { authorize, type ApiPolicy } from './authorize.js';
+import { ApiError, apiErrors, inputIssues, invalidRequest, type InputIssue, type InputLocation } from './errors.js';
+import { parseIfMatch } from './etag.js';
+import { API_PREFIX, colonPath, NO_INPUT, type ApiCall, type ApiRoute, type Reply } from './route.js';
+
+function validate(where: InputLocation, schema: z.ZodType, value: unknown, issues: InputIssue[]): unknown {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  issues.push(...inputIssues(where, result.error.issues));
+  return undefined;
+}
+
+function send(ctx: Context, reply: Reply): void {
+  ctx.status = reply.status;
+  for (const [name, value] of Object.entries(reply.headers ?? {})) ctx.set(name, value);
+  if (reply.body !== undefined) {
+    if (reply.type) ctx.type = reply.type;
+    ctx.body = reply.body;
+  }
+}
+
+/** Validates the request against the route's schemas, then runs its handler. */
+function handler(route: ApiRoute, maxBodyBytes: number): Middleware {
+  return async (ctx) => {
+    const state = ctx.state as RequestState;
+    // Every problem with the parameters, query, body and If-Match is reported in one 400; only a
+    // body that is not JSON at all, too large or of another media type is refused on its own.
+    const issues: InputIssue[] = [];
+    const params = validate('params', route.params ?? NO_INPUT, { ...ctx.params }, issues);
+    const query = validate('query', route.query ?? NO_INPUT, { ...ctx.query }, issues);
+    const body = route.body ? validate('body', route.body, await readJsonBody(ctx, maxBodyBytes), issues) : undefined;
+    if (!route.body && ctx.request.length) {
+      issues.push({ in: 'body', path: '', code: 'unexpected_body', message: `${route.method} ${route.path} takes no body` });
+    }
+    const ifMatch = route.ifMatch ? parseIfMatch(ctx.get('if-match') || undefined, issues) : undefined;
+    if (issues.length > 0) throw invalidRequest(issues);
+    const call: ApiCall = {
+      change: { actor: `token:${state.principal?.name ?? 'anonymous'}`, requestId: state.requestId },
+      ...(ifMatch !== undefined && { ifMatch }),
+    };
+    send(ctx, await route.handle({ params, query, body } as never, call));
+  };
+}
+
+/** Turns a declared path into a pattern for telling 404 from 405. */
+function pathPattern(path: string): RegExp {
+  const source = path.split(/\{[A-Za-z_][A-Za-z0-9_]*\}/).map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/]+');
+  return new RegExp(`^${source}/?$`, 'i');
+}
+
+/** Builds the /api/v1 router from `routes`. */
+export function apiRouter(routes: readonly ApiRoute[], tokens: TokenService, policy: ApiPolicy, maxBodyBytes: number): Router {
+  const router = new Router({ prefix: API_PREFIX });
+  router.use(apiErrors());
+  const auth = authenticate(tokens);
+  for (const route of routes) {
+    const path = colonPath(route.path);
+    const guards = route.public ? [] : [auth, authorize(policy, `${API_PREFIX}${path}`)];
+    router.register(path, [route.method], [...guards, handler(route, maxBodyBytes)]);
+  }
+
+  const patterns = routes.map((route) => ({ method: route.method, pattern: pathPattern(route.path) }));
+  const unmatched: Middleware = async (ctx) => {
+    const rest = ctx.path.slice(API_PREFIX.length) || '/';
+    const methods = [...new Set(patterns.filter((p) => p.pattern.test(rest)).map((p) => p.method))];
+    if (methods.length === 0) throw new ApiError(404, 'route_not_found', `no API endpoint ${ctx.path}; the endpoints are listed in ${API_PREFIX}/openapi.json`);
+    const allow = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
+    ctx.set('Allow', allow.join(', '));
+    if (ctx.method === 'OPTIONS') {
+      ctx.status = 204;
+      return;
+    }
+    throw new ApiError(405, 'method_not_allowed', `${ctx.path} does not take ${ctx.method}; it takes ${allow.join(', ')}`);
+  };
+  router.all('/', unmatched);
+  router.all('/{*rest}', unmatched);
+  return router;
+}

@@ -1,0 +1,138 @@
+import { API_PREFIX, type ApiRoute } from '../../src/http/api/route.js';
+
+/** A minimal client of /api/v1 over fetch for tests: JSON in, status, headers and parsed JSON out. */
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface ApiClient {
+  request<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
+  get<T = any>(path: string, headers?: Record<string, string>): Promise<ApiResponse<T>>;
+  post<T = any>(path: string, body: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
+  put<T = any>(path: string, body: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
+  delete<T = any>(path: string, headers?: Record<string, string>): Promise<ApiResponse<T>>;
+}
+
+/** A client for `apiUrl` (…/api/v1) sending `token` as a bearer token; a string body is sent as is. */
+export function apiClient(apiUrl: string, token?: string): ApiClient {
+  const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, body: parsed as any, text };
+  };
+  return {
+    request,
+    get: (path, headers) => request('GET', path, undefined, headers),
+    post: (path, body, headers) => request('POST', path, body, headers),
+    put: (path, body, headers) => request('PUT', path, body, headers),
+    delete: (path, headers) => request('DELETE', path, undefined, headers),
+  };
+}
+
+/** A request for one declared route: its concrete path (with query) and body. */
+export interface RouteSample {
+  path: string;
+  body?: unknown;
+}
+
+/**
+ * One well-formed request per declared route, keyed `METHOD /path/{template}`. Every body passes
+ * its route's schema, so a test that adds one fault to it knows that fault is the only one. The
+ * names refer to nothing in particular: the handlers may answer 404 or 422, never 400.
+ */
+export const ROUTE_SAMPLES: Record<string, RouteSample> = {
+  'GET /openapi.json': { path: '/openapi.json' },
+  'GET /targets': { path: '/targets' },
+  'GET /targets/{name}': { path: '/targets/sample-target' },
+  'PUT /targets/{name}': { path: '/targets/sample-target', body: { type: 'other', displayName: 'Sample' } },
+  'DELETE /targets/{name}': { path: '/targets/no-such-target' },
+  'GET /entitlements': { path: '/entitlements?target=sample-target' },
+  'GET /targets/{target}/entitlements/{key}': { path: '/targets/sample-target/entitlements/sample' },
+  'PUT /targets/{target}/entitlements/{key}': { path: '/targets/sample-target/entitlements/sample', body: { kind: 'group' } },
+  'DELETE /targets/{target}/entitlements/{key}': { path: '/targets/sample-target/entitlements/no-such-key' },
+  'GET /roles': { path: '/roles' },
+  'GET /roles/{name}': { path: '/roles/sample-role' },
+  'PUT /roles/{name}': { path: '/roles/sample-role', body: { description: 'a sample', entitlements: ['sample-target/sample'] } },
+  'DELETE /roles/{name}': { path: '/roles/no-such-role' },
+  'GET /birthright-rules': { path: '/birthright-rules' },
+  'GET /birthright-rules/{name}': { path: '/birthright-rules/sample-rule' },
+  'PUT /birthright-rules/{name}': { path: '/birthright-rules/sample-rule', body: { expression: "r.sub.department == 'Nowhere'", item: 'role:sample-role' } },
+  'DELETE /birthright-rules/{name}': { path: '/birthright-rules/no-such-rule' },
+  'GET /sod-rules': { path: '/sod-rules' },
+  'GET /sod-rules/{name}': { path: '/sod-rules/sample-rule' },
+  'PUT /sod-rules/{name}': { path: '/sod-rules/sample-rule', body: { left: { items: ['role:sample-role'] }, right: { items: ['ent:sample-target/sample'] }, enabled: false } },
+  'DELETE /sod-rules/{name}': { path: '/sod-rules/no-such-rule' },
+  'GET /grants': { path: '/grants?limit=10' },
+  'POST /grants': { path: '/grants', body: { identity: 'nobody@example.com', item: 'role:sample-role' } },
+  'GET /grants/{id}': { path: '/grants/no-such-grant' },
+  'DELETE /grants/{id}': { path: '/grants/no-such-grant' },
+  'GET /sod/violations': { path: '/sod/violations' },
+  'GET /sod-exceptions': { path: '/sod-exceptions' },
+  'POST /sod-exceptions': { path: '/sod-exceptions', body: { rule: 'sample-rule', identity: 'nobody@example.com', reason: 'a sample', approvedBy: 'ciso@example.com' } },
+  'GET /sod-exceptions/{id}': { path: '/sod-exceptions/no-such-exception' },
+  'DELETE /sod-exceptions/{id}': { path: '/sod-exceptions/no-such-exception' },
+  'GET /identities/{id}/access': { path: '/identities/nobody@example.com/access' },
+  'POST /authz/check': { path: '/authz/check', body: { subject: 'nobody@example.com', object: '/repos/api', action: 'read' } },
+  'GET /policy': { path: '/policy' },
+  'POST /policy/simulate': { path: '/policy/simulate', body: { changes: [{ op: 'put', kind: 'target', value: { name: 'simulated', type: 'other' } }] } },
+  'GET /audit/events': { path: '/audit/events?format=jsonl' },
+  'GET /audit/verify': { path: '/audit/verify' },
+};
+
+/** The declared route a request went to, by method and path (without the /api/v1 prefix or query). */
+export function routeFor(routes: readonly ApiRoute[], method: string, path: string): ApiRoute {
+  const bare = path.split('?')[0]!.replace(new RegExp(`^${API_PREFIX}`), '');
+  const route = routes.find((r) => r.method === method && new RegExp(`^${r.path.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(bare));
+  if (!route) throw new Error(`no declared route for ${method} ${path}`);
+  return route;
+}
+
+/**
+ * Throws unless a response is one its route declares: a declared status, and a JSON body that
+ * parses with the declared response schema (an empty body where none is declared).
+ */
+export function checkContract(routes: readonly ApiRoute[], method: string, path: string, res: ApiResponse): void {
+  const route = routeFor(routes, method, path);
+  const spec = route.responses[res.status as 200 | 201 | 204];
+  if (!spec) throw new Error(`${method} ${path} answered ${res.status}, which its route does not declare: ${res.text.slice(0, 300)}`);
+  if (!spec.schema) {
+    if (res.text !== '' && !spec.mediaTypes) throw new Error(`${method} ${path} answered ${res.status} with a body where none is declared`);
+    return;
+  }
+  const parsed = spec.schema.safeParse(res.body);
+  if (!parsed.success) throw new Error(`${method} ${path} ${res.status} does not match its declared schema: ${parsed.error.message}`);
+}
+
+/** apiClient() whose every 2xx answer is checked against its route's declared contract. */
+export function contractClient(apiUrl: string, token: string, routes: readonly ApiRoute[]): ApiClient {
+  const plain = apiClient(apiUrl, token);
+  const request = async (method: string, path: string, body?: unknown, headers?: Record<string, string>) => {
+    const res = await plain.request(method, path, body, headers);
+    if (res.status < 300) checkContract(routes, method, path, res);
+    return res;
+  };
+  return {
+    request,
+    get: (path, headers) => request('GET', path, undefined, headers),
+    post: (path, body, headers) => request('POST', path, body, headers),
+    put: (path, body, headers) => request('PUT', path, body, headers),
+    delete: (path, headers) => request('DELETE', path, undefined, headers),
+  };
+}
