@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { recordAudit } from '../audit/recorder.js';
 import { uniqueViolation, type Database } from '../db/database.js';
 import { parseScopes, type Scope } from './scopes.js';
@@ -26,11 +26,32 @@ export class TokenError extends Error {}
 const TOKEN_PATTERN = /^iam_([a-f0-9]{16})_([A-Za-z0-9_-]{43})$/;
 
 function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
+  // The one-shot form: this runs on every request, and a Hash object per call costs more than the hashing.
+  return hash('sha256', text, 'buffer');
 }
+
+/**
+ * How long a token found valid is believed without reading its row again. A token is looked up on
+ * every request, and on SQLite that read costs more than deciding an access check; so a revocation
+ * made elsewhere (the CLI, another server) takes effect within this time, and one made through this
+ * service at once.
+ */
+export const TOKEN_RECHECK_MS = 1000;
+
+interface KnownToken {
+  secretHash: Buffer;
+  principal: Principal;
+  checkedAt: number;
+}
+
+// Tokens kept in memory at most; past it the oldest is forgotten and read again when next used.
+const KNOWN_TOKENS = 10_000;
 
 /** Issues, lists, revokes and checks API tokens; only a hash of each secret is stored. */
 export class TokenService {
+  /** token id → what its row said when last read */
+  private readonly known = new Map<string, KnownToken>();
+
   constructor(private readonly db: Database) {}
 
   /** Creates a token and returns its full text, the only time it is ever available. */
@@ -65,13 +86,14 @@ export class TokenService {
     return rows.map((r) => ({ name: r.name, scopes: storedScopes(r.scopes), created: r.created, revoked: r.revoked }));
   }
 
-  /** Revokes a token by name; it stops working at once. */
+  /** Revokes a token by name; it stops working at once here, and within TOKEN_RECHECK_MS on other processes. */
   async revoke(name: string, actor: string): Promise<void> {
     await this.db.transaction(async (tx) => {
       const changed = await tx.execute('UPDATE api_tokens SET revoked = ? WHERE name = ? AND revoked IS NULL', [new Date().toISOString(), name]);
       if (changed === 0) throw new TokenError(`no active token named "${name}"`);
       await recordAudit(tx, { actor, action: 'token.revoke', targetType: 'token', targetId: name });
     });
+    for (const [id, token] of this.known) if (token.principal.name === name) this.known.delete(id);
   }
 
   /** The principal a bearer token belongs to, or undefined for any unknown, malformed or revoked token alike. */
@@ -79,16 +101,29 @@ export class TokenService {
     const match = TOKEN_PATTERN.exec(bearer);
     // Hash even when the format is wrong, so a malformed token costs what a valid one does.
     const presented = sha256(match?.[2] ?? bearer);
-    const [row] = match
+    const id = match?.[1];
+    const known = id === undefined ? undefined : this.known.get(id);
+    if (known !== undefined && Date.now() - known.checkedAt < TOKEN_RECHECK_MS) {
+      return timingSafeEqual(presented, known.secretHash) ? known.principal : undefined;
+    }
+    const [row] = id !== undefined
       ? await this.db.query<{ id: string; name: string; secret_hash: string; scopes: string }>(
           'SELECT id, name, secret_hash, scopes FROM api_tokens WHERE id = ? AND revoked IS NULL',
-          [match[1]],
+          [id],
         )
       : [];
     const stored = row ? Buffer.from(row.secret_hash, 'hex') : Buffer.alloc(32);
     const equal = timingSafeEqual(presented, stored);
-    if (!row || !equal) return undefined;
-    return { tokenId: row.id, name: row.name, scopes: storedScopes(row.scopes) };
+    if (!row) {
+      if (id !== undefined) this.known.delete(id);
+      return undefined;
+    }
+    const principal: Principal = { tokenId: row.id, name: row.name, scopes: storedScopes(row.scopes) };
+    // Only the row is remembered, never whether this attempt's secret matched it.
+    this.known.delete(row.id);
+    if (this.known.size >= KNOWN_TOKENS) this.known.delete(this.known.keys().next().value!);
+    this.known.set(row.id, { secretHash: stored, principal, checkedAt: Date.now() });
+    return equal ? principal : undefined;
   }
 }
 

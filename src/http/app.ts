@@ -1,4 +1,5 @@
 import Koa, { type Context, type Middleware, type Next } from 'koa';
+import compose from 'koa-compose';
 import type { Config } from '../config/index.js';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
@@ -14,7 +15,7 @@ import { PolicyStore } from '../policy/store.js';
 import { buildDiscovery } from '../scim/discovery.js';
 import { SCIM_PREFIX, scimRouter } from '../scim/router.js';
 import { ApiPolicy } from './api/authorize.js';
-import { apiRouter } from './api/router.js';
+import { apiMiddleware } from './api/router.js';
 import { API_PREFIX } from './api/route.js';
 import { apiRoutes } from './api/routes/index.js';
 import { createMetrics, type HttpMetrics } from './metrics.js';
@@ -105,12 +106,12 @@ export async function createApp(services: AppServices): Promise<Koa> {
       ctx.body = { error: 'internal error', requestId: (ctx.state as RequestState).requestId };
     }
   });
-  const health = healthRouter(db, metrics);
-  app.use(health.routes()).use(health.allowedMethods());
+  // The REST API first: the access-check endpoint is the hottest path other applications call.
+  app.use(under(API_PREFIX, apiMiddleware(apiRoutes(services, apiPolicy), tokens, apiPolicy, config.api.maxBodyBytes)));
   const discovery = await buildDiscovery(config.scim);
   const scim = scimRouter({ db, identities, groups, limits: config.scim }, tokens, discovery, config.publicUrl, apiPolicy);
-  app.use(under(SCIM_PREFIX, scim.routes())).use(under(SCIM_PREFIX, scim.allowedMethods()));
-  const api = apiRouter(apiRoutes(services, apiPolicy), tokens, apiPolicy, config.api.maxBodyBytes);
-  app.use(under(API_PREFIX, api.routes()));
+  app.use(under(SCIM_PREFIX, compose([scim.routes(), scim.allowedMethods()])));
+  const health = healthRouter(db, metrics);
+  app.use(health.routes()).use(health.allowedMethods());
   return app;
 }

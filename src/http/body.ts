@@ -22,11 +22,12 @@ export async function readJsonBody(ctx: Context, limit: number): Promise<unknown
   const declared = Number(ctx.get('content-length') || NaN);
   if (declared > limit) throw new BodyError(413, `the body is ${declared} bytes; at most ${limit} are accepted`);
   const chunks = await readChunks(ctx.req, limit);
-  const text = Buffer.concat(chunks).toString('utf8').replace(/^\uFEFF/, '');
-  if (text.trim() === '') throw new BodyError(400, 'the request needs a JSON body');
+  let text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   try {
     return JSON.parse(text);
   } catch (err) {
+    if (text.trim() === '') throw new BodyError(400, 'the request needs a JSON body');
     throw new BodyError(400, `the body is not valid JSON: ${(err as Error).message}`);
   }
 }
@@ -40,38 +41,22 @@ function readChunks(req: Context['req'], limit: number): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const onData = (chunk: Buffer) => {
+    // The request object ends with the request, so its listeners need no removal once it settled.
+    req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        cleanup();
+        req.removeAllListeners('data');
         req.resume();
         reject(new BodyError(413, `the body is larger than ${limit} bytes`));
         return;
       }
       chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(chunks);
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
+    });
+    req.once('end', () => resolve(chunks));
+    req.once('error', reject);
     // A client that hangs up mid-body: without this the read would wait forever.
-    const onClose = () => {
-      cleanup();
+    req.once('close', () => {
       if (!req.complete) reject(new BodyError(400, 'the request body was cut off before its end'));
-    };
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('close', onClose);
+    });
   });
 }

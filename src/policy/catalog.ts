@@ -202,8 +202,8 @@ export async function loadCatalog(sql: Sql): Promise<Catalog> {
     roles: roles.map((r) => ({
       name: r.name,
       ...(r.display_name !== null && { displayName: r.display_name }), ...(r.description !== null && { description: r.description }),
-      owner: r.owner, requestable: Number(r.requestable) === 1,
-      maxDurationDays: r.max_duration_days === null ? null : Number(r.max_duration_days), risk: r.risk as Role['risk'],
+      ...(r.owner !== null && { owner: r.owner }), requestable: Number(r.requestable) === 1,
+      ...(r.max_duration_days !== null && { maxDurationDays: Number(r.max_duration_days) }), risk: r.risk as Role['risk'],
       inherits: (inheritsBy.get(r.name) ?? []).map((x) => x.parent),
       entitlements: (entsBy.get(r.name) ?? []).map((x) => `${x.target}/${x.ent_key}`),
       permissions: (permsBy.get(r.name) ?? []).map((x) => ({ object: x.object, action: x.action })),

@@ -7,6 +7,7 @@
  */
 import type { Context, Middleware } from 'koa';
 import { SCOPES, type Scope } from '../../auth/scopes.js';
+import type { Principal } from '../../auth/tokens.js';
 import { AccessIndex, type AccessPolicy, type Decision } from '../../policy/access-index.js';
 import { AuthError } from '../middleware/authenticate.js';
 import type { RequestState } from '../middleware/request-context.js';
@@ -15,6 +16,7 @@ import { readPolicyFiles } from './policy-file.js';
 /** The loaded API policy: decides whether a token's scopes allow a method on a path. */
 export class ApiPolicy {
   private readonly allowingCache = new Map<string, Scope[]>();
+  private readonly answers = new Map<string, boolean>();
 
   private constructor(readonly index: AccessIndex, readonly source: string) {}
 
@@ -40,6 +42,22 @@ export class ApiPolicy {
    */
   decide(token: string, scopes: readonly string[], path: string, method: string): Decision {
     return this.index.decideFor(`token:${token}`, scopes, path, method);
+  }
+
+  /**
+   * decide(), remembered per token, method and path: the policy never changes once built and a
+   * principal's scopes never change (a token's scopes are fixed when it is issued), so the answer
+   * cannot go stale. Bounded, since paths carry ids.
+   */
+  allows(principal: Principal, path: string, method: string): boolean {
+    const key = `${principal.tokenId} ${method} ${path}`;
+    let allowed = this.answers.get(key);
+    if (allowed === undefined) {
+      allowed = this.decide(principal.name, principal.scopes, path, method).allowed;
+      if (this.answers.size >= 10_000) this.answers.clear();
+      this.answers.set(key, allowed);
+    }
+    return allowed;
   }
 
   /** The known scopes that would be allowed `method` on `path`, in SCOPES order. */
@@ -92,7 +110,7 @@ export function authorize(policy: ApiPolicy, template: string): Middleware {
     const scopes = principal?.scopes ?? [];
     const object = objectOf(template, ctx.params as Record<string, string>);
     const action = actionOf(ctx.method);
-    if (!principal || !policy.decide(principal.name, scopes, object, action).allowed) {
+    if (!principal || !policy.allows(principal, object, action)) {
       throw refusal(scopes, policy.scopesAllowing(object, action), ctx.method, ctx.path);
     }
     await next();

@@ -21,13 +21,9 @@ export function requestContext(log: Logger, metrics: HttpMetrics): Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
     const incoming = ctx.get('x-request-id');
-    const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const state = ctx.state as RequestState;
-    state.requestId = requestId;
-    // The child logger is made on first use: most requests never log beyond the access line.
-    let child: Logger | undefined;
-    Object.defineProperty(state, 'log', { get: () => (child ??= log.child({ requestId })), enumerable: true, configurable: true });
-    ctx.set('X-Request-Id', requestId);
+    const state = new LazyState(log, REQUEST_ID.test(incoming) ? incoming : randomUUID());
+    ctx.state = state;
+    ctx.set('X-Request-Id', state.requestId);
     try {
       await next();
     } finally {
@@ -38,4 +34,16 @@ export function requestContext(log: Logger, metrics: HttpMetrics): Middleware {
       if (log.isLevelEnabled('info')) state.log.info({ method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10, actor: state.principal?.name }, 'request');
     }
   };
+}
+
+/** Request state whose child logger is made on first use: most requests never log beyond the access line. */
+class LazyState implements RequestState {
+  principal?: RequestState['principal'];
+  private child?: Logger;
+
+  constructor(private readonly base: Logger, readonly requestId: string) {}
+
+  get log(): Logger {
+    return (this.child ??= this.base.child({ requestId: this.requestId }));
+  }
 }
