@@ -27,9 +27,9 @@ const configSchema = z.object({
     maxBatchChecks: positiveInt,
   }),
   policy: z.object({
-    /** the policy the database is seeded from at first start (relative paths are from the working directory) */
+    /** the policy the database is seeded from at first start (relative paths are read from the installation directory); empty turns seeding off */
     seedFile: z.string(),
-    /** the Casbin policy that authorizes the server's own API */
+    /** the Casbin policy that authorizes the server's own API (relative paths as for seedFile) */
     apiPolicyFile: z.string().min(1),
     /** how often each instance polls for policy changes made by other instances */
     pollIntervalMs: positiveInt,

@@ -36,7 +36,8 @@ export interface EffectiveAccess {
 /**
  * The effective access of an identity (by id or userName) from its grants in force at `at`
  * (default now); with `allGrants`, from every stored grant whatever its validity window.
- * Items are sorted by name, routes by grant creation.
+ * Items are sorted by name; an item's routes shortest path first (a direct grant before one
+ * through a role), then by grant creation.
  */
 export async function effectiveAccess(sql: Sql, catalog: Catalog, identityRef: string, at: Date = new Date(), options: { allGrants?: boolean } = {}): Promise<EffectiveAccess> {
   const identity = await resolveIdentity(sql, identityRef);
@@ -59,6 +60,8 @@ export async function effectiveAccess(sql: Sql, catalog: Catalog, identityRef: s
       });
     }
   }
+  // Array sort is stable, so routes of equal length keep the grants' creation order.
+  for (const entry of items.values()) entry.via.sort((a, b) => a.path.length - b.path.length);
   return {
     identityId: identity.id,
     userName: identity.userName,

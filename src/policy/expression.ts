@@ -1,8 +1,9 @@
 /**
  * Birthright rule conditions: a deliberately tiny expression language checked here before a rule
- * is stored, then evaluated by Casbin (`m = eval(p.cond)`, request `r = sub`).
+ * is stored, then evaluated by Casbin as the matcher of the rule's own model
+ * (policies/birthright_model.conf, request `r = sub`; see src/policy/birthright.ts).
  *
- * Casbin's eval() hands the text to jsep + @casbin/expression-eval, which accept far more than we
+ * Casbin's matcher evaluation hands the text to jsep + @casbin/expression-eval, which accept far more than we
  * want (any identifier in the evaluation context — `p_cond`, `regexMatch`, `this` — computed
  * members, arithmetic, ...). So a rule is only ever accepted if this module's own parser can read
  * it, and the grammar is chosen so that every accepted text means the same thing to jsep as it

@@ -346,12 +346,13 @@ onEachDatabase('policy grants, SoD and effective access', (database) => {
       ]);
       const finance = access.items.find((i) => i.item === 'ent:ldap/finance')!;
       expect(finance).to.include({ kind: 'entitlement', target: 'ldap' });
+      // The direct grant first: routes are listed shortest path first.
       expect(finance.via).to.deep.equal([
+        { grantId: direct.id, source: 'manual', sourceRef: '', grantedBy: 'test:grants', validFrom: null, validUntil: null, path: ['ent:ldap/finance'] },
         {
           grantId: senior.id, source: 'request', sourceRef: 'REQ-9', grantedBy: 'test:grants', validFrom: null, validUntil: new Date(until).toISOString(),
           path: ['role:senior-accountant', 'role:accountant', 'role:finance-reader', 'ent:ldap/finance'],
         },
-        { grantId: direct.id, source: 'manual', sourceRef: '', grantedBy: 'test:grants', validFrom: null, validUntil: null, path: ['ent:ldap/finance'] },
       ]);
       expect(access.items.find((i) => i.item === 'role:accountant')).to.deep.include({ kind: 'role' });
 
