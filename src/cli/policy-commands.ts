@@ -4,6 +4,7 @@
  * other CLI commands, so it works with or without a running server.
  */
 import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Database } from '../db/database.js';
 import { createLogger } from '../log/logger.js';
@@ -12,7 +13,7 @@ import { loadCatalog } from '../policy/catalog.js';
 import { PolicyChangeLog } from '../policy/changes.js';
 import { PolicyEngine } from '../policy/engine.js';
 import { PolicyError } from '../policy/model.js';
-import { exportDocument, policyPath, readPolicyFile } from '../policy/seed.js';
+import { readPolicyFile } from '../policy/seed.js';
 import { simulate, type SimulationResult } from '../policy/simulate.js';
 import { SodService } from '../policy/sod.js';
 import { PolicyStore } from '../policy/store.js';
@@ -82,11 +83,11 @@ export function registerPolicyCommands(program: Command, withDatabase: WithDatab
     .description('write the live policy in the policies/ format (targets, entitlements, roles, birthright and SoD rules)')
     .option('--output <file>', 'write to this file instead of standard output')
     .action(async (opts: { output?: string }) => {
-      const document = await withDatabase(async (db) => exportDocument(await loadCatalog(db)));
+      const document = await withDatabase(async (db) => (await loadCatalog(db)).document);
       const text = `${JSON.stringify(document, null, 2)}\n`;
       if (opts.output) {
-        await writeFile(policyPath(opts.output), text);
-        process.stderr.write(`wrote ${policyPath(opts.output)}\n`);
+        await writeFile(resolve(opts.output), text);
+        process.stderr.write(`wrote ${resolve(opts.output)}\n`);
       } else {
         write(text);
       }
@@ -111,7 +112,7 @@ export function registerPolicyCommands(program: Command, withDatabase: WithDatab
           write(`${JSON.stringify(result, null, 2)}\n`);
           return;
         }
-        write(`imported ${policyPath(file)} as policy version ${result.version}\n`);
+        write(`imported ${resolve(file)} as policy version ${result.version}\n`);
         write(`birthright grants: ${result.recompute.added} added, ${result.recompute.removed} removed over ${result.recompute.identities} identities\n`);
       });
     });

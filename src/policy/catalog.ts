@@ -5,14 +5,22 @@
  * without applying it). Immutable: a change makes a new Catalog.
  */
 import type { Sql } from '../db/database.js';
-import { AccessIndex, AccessPolicyError, type AccessPolicy } from './access-index.js';
+import { AccessIndex, AccessPolicyError, MAX_HIERARCHY_DEPTH, type AccessPolicy } from './access-index.js';
 import {
-  catalogDocument, entitlementItem, parseItem, PolicyError, roleItem,
+  catalogDocument, describeIssues, entitlementItem, parseItem, PolicyError, roleItem,
   type BirthrightRule, type CatalogDocument, type CatalogDocumentInput, type Entitlement, type Role, type SodRule, type TargetInput,
 } from './model.js';
 
 /** The action an automatic permission allows: `hold` on an item's own name says whether someone holds it. */
 export const HOLD_ACTION = 'hold';
+
+/**
+ * An item name as a keyMatch2 pattern that matches exactly that name: keyMatch2 reads the rest of a
+ * pattern as a regular expression, where the `.` and `+` that names may hold mean something else.
+ */
+export function exactPattern(item: string): string {
+  return item.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');
+}
 
 /** An item someone holds through another: the path from the held item to it, both ends included. */
 export interface Reached {
@@ -44,7 +52,7 @@ export class Catalog {
    */
   static fromDocument(input: CatalogDocumentInput): Catalog {
     const parsed = catalogDocument.safeParse(input);
-    if (!parsed.success) throw new PolicyError('invalid', `the policy document is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    if (!parsed.success) throw new PolicyError('invalid', `the policy document is not valid: ${describeIssues(parsed.error)}`);
     const catalog = new Catalog(parsed.data);
     catalog.check();
     return catalog;
@@ -107,10 +115,10 @@ export class Catalog {
       const item = roleItem(role.name);
       for (const parent of role.inherits) roleLinks.push([item, roleItem(parent)]);
       for (const e of role.entitlements) roleLinks.push([item, `ent:${e}`]);
-      permissions.push([item, item, HOLD_ACTION]);
+      permissions.push([item, exactPattern(item), HOLD_ACTION]);
       for (const p of role.permissions) permissions.push([item, p.object, p.action]);
     }
-    for (const item of this.entitlements.keys()) permissions.push([item, item, HOLD_ACTION]);
+    for (const item of this.entitlements.keys()) permissions.push([item, exactPattern(item), HOLD_ACTION]);
     return { roleLinks, permissions };
   }
 
@@ -156,6 +164,29 @@ export class Catalog {
     } catch (err) {
       if (err instanceof AccessPolicyError) throw new PolicyError('invalid', err.message);
       throw err;
+    }
+    this.refuseDeepHierarchies();
+  }
+
+  /**
+   * Decisions follow inheritance at most MAX_HIERARCHY_DEPTH links, as Casbin does, while
+   * effective access, SoD and deny rules follow every link; a deeper chain would make them
+   * disagree, so it is refused. Runs after the cycle check, so the recursion ends.
+   */
+  private refuseDeepHierarchies(): void {
+    const depth = new Map<string, number>();
+    const depthOf = (role: string): number => {
+      let known = depth.get(role);
+      if (known === undefined) {
+        known = 1 + Math.max(0, ...(this.roles.get(role)?.inherits ?? []).map(depthOf));
+        depth.set(role, known);
+      }
+      return known;
+    };
+    // A holder reaches a role's entitlements one link below its deepest inherited role.
+    const tooDeep = [...this.roles.keys()].filter((role) => depthOf(role) + 1 > MAX_HIERARCHY_DEPTH);
+    if (tooDeep.length > 0) {
+      throw new PolicyError('invalid', `role inheritance deeper than ${MAX_HIERARCHY_DEPTH - 1} levels is refused (decisions follow at most ${MAX_HIERARCHY_DEPTH} links): ${tooDeep.slice(0, 5).map(roleItem).join(', ')}`);
     }
   }
 }

@@ -11,7 +11,7 @@ import type { BirthrightService } from './birthright.js';
 import type { Catalog } from './catalog.js';
 import type { PolicyChangeLog } from './changes.js';
 import { resolveIdentity, type IdentityRef } from './identity-ref.js';
-import { grantInput, parseItem, PolicyError, type Grant, type GrantSource } from './model.js';
+import { describeIssues, grantInput, parseItem, PolicyError, type Grant, type GrantSource } from './model.js';
 import type { SodService, SodViolation } from './sod.js';
 import { CatalogCache } from './store.js';
 
@@ -151,7 +151,7 @@ export class GrantService {
    */
   async grant(input: unknown, ctx: ChangeContext): Promise<{ created: boolean; grant: Grant }> {
     const parsed = grantInput.safeParse(input);
-    if (!parsed.success) throw new PolicyError('invalid', `the grant is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    if (!parsed.success) throw new PolicyError('invalid', `the grant is not valid: ${describeIssues(parsed.error)}`);
     const request = parsed.data;
     if (request.source === 'birthright') {
       throw new PolicyError('invalid', 'birthright grants are made by birthright rules only; use source manual, request or review');
@@ -161,18 +161,24 @@ export class GrantService {
     let identityId: string | undefined;
     try {
       return await this.db.transaction(async (tx) => {
-        // Both locks come before any plain read, so on MySQL the snapshot this transaction reads
-        // grants from is taken after every earlier grant to this identity has committed.
-        const { catalog } = await this.catalogs.read(tx, 'share');
+        // The identity lock comes before any plain read (the catalogue load may be one), so on
+        // MySQL the snapshot this transaction reads grants from is taken after every earlier
+        // grant to this identity has committed.
         const identity = await lockIdentity(tx, request.identity);
         identityId = identity.id;
+        const { catalog } = await this.catalogs.read(tx, 'share');
         if (!catalog.has(request.item)) throw new PolicyError('notFound', `${request.item} does not exist in the policy`);
         const existing = await findGrant(tx, identity.id, request.item, request.source, request.sourceRef);
-        if (existing) return { created: false, grant: existing };
+        const expired = existing !== undefined && existing.validUntil !== null && existing.validUntil <= now.toISOString();
+        if (existing && !expired) return { created: false, grant: existing };
 
+        checkRequestable(catalog, request.item, request.source);
         checkMaxDuration(catalog, request.item, request.source, window, now);
         await this.refuseDenied(tx, catalog, identity, request.item);
-        const violations = await this.sod.checkGrant(tx, catalog, identity.id, [request.item], window);
+        // A grant starting now is checked against what is in force from now on, not what has expired.
+        const violations = await this.sod.checkGrant(tx, catalog, identity.id, [request.item], { from: window.from ?? now.toISOString(), until: window.until });
+        // An expired grant of the same origin is replaced: it no longer gives anything.
+        if (existing && expired) await tx.execute('DELETE FROM grants WHERE id = ?', [existing.id]);
         const blocking = violations.filter((v) => !v.excepted);
         if (blocking.length > 0) throw sodRefusal(identity, request.item, blocking);
 
@@ -188,6 +194,7 @@ export class GrantService {
           actor: ctx.actor, action: 'grant.create', targetType: 'grant', targetId: grant.id, requestId: ctx.requestId,
           details: {
             after: grant, userName: identity.userName,
+            ...(existing && expired && { replacesExpired: existing.id }),
             ...(violations.length > 0 && { sodExceptions: violations.map((v) => ({ rule: v.rule, exceptionId: v.exceptionId, left: v.left, right: v.right })) }),
           },
         });
@@ -260,6 +267,14 @@ export function grantWindow(validFrom: string | null, validUntil: string | null,
   if (from !== null && until !== null && from >= until) throw new PolicyError('invalid', `validFrom ${from} must be before validUntil ${until}`);
   if (until !== null && until <= now.toISOString()) throw new PolicyError('invalid', `validUntil ${until} is already past`);
   return { from, until };
+}
+
+/** Only a requestable role or entitlement can be granted through an access request. */
+function checkRequestable(catalog: Catalog, item: string, source: GrantSource): void {
+  if (source !== 'request') return;
+  const ref = parseItem(item);
+  const requestable = ref?.kind === 'role' ? catalog.roles.get(ref.name)?.requestable : catalog.entitlements.get(item)?.requestable;
+  if (requestable === false) throw new PolicyError('invalid', `${item} is not requestable; an administrator can grant it with source manual`);
 }
 
 /** A requested role may not last longer than its maxDurationDays, and so must say when it ends. */

@@ -176,6 +176,11 @@ export function parseItem(item: string): ItemRef | undefined {
 export const roleItem = (role: string): string => `${ROLE_PREFIX}${role}`;
 export const entitlementItem = (target: string, key: string): string => `${ENTITLEMENT_PREFIX}${target}/${key}`;
 
+/** A zod failure in one line: each issue with the path it is at. */
+export function describeIssues(error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> }): string {
+  return error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
 /** Why an access-model change was refused; the edges map `kind` to a status (404, 409, 422). */
 export class PolicyError extends Error {
   constructor(readonly kind: 'notFound' | 'conflict' | 'invalid' | 'sod' | 'preconditionFailed', message: string, readonly details?: Record<string, unknown>) {

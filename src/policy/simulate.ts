@@ -17,7 +17,7 @@ import { Catalog } from './catalog.js';
 import { readPolicyState } from './changes.js';
 import { loadIdentityAttributes, type IdentityAttributes } from './identity-attributes.js';
 import {
-  birthrightRuleInput, entitlementInput, PolicyError, roleInput, sodRuleInput, targetInput,
+  birthrightRuleInput, describeIssues, entitlementInput, PolicyError, roleInput, sodRuleInput, targetInput,
   type CatalogDocument, type CatalogDocumentInput, type GrantSource,
 } from './model.js';
 import type { SodService, SodViolation } from './sod.js';
@@ -42,7 +42,7 @@ export type PolicyProposal = z.infer<typeof policyProposal>;
 function parseProposal(proposal: unknown): PolicyProposal {
   const isDocument = typeof proposal === 'object' && proposal !== null && 'document' in proposal;
   const parsed = (isDocument ? documentProposal : changesProposal).safeParse(proposal);
-  if (!parsed.success) throw new PolicyError('invalid', `the proposal is not valid: ${issues(parsed.error)}`);
+  if (!parsed.success) throw new PolicyError('invalid', `the proposal is not valid: ${describeIssues(parsed.error)}`);
   return parsed.data;
 }
 
@@ -225,7 +225,7 @@ function applyChanges(document: CatalogDocument, changes: Array<z.infer<typeof c
     const list = next[LISTS[change.kind]];
     if (change.op === 'put') {
       const value = SCHEMAS[change.kind].safeParse(change.value);
-      if (!value.success) throw new PolicyError('invalid', `change ${index + 1} (put ${change.kind}): ${issues(value.error)}`);
+      if (!value.success) throw new PolicyError('invalid', `change ${index + 1} (put ${change.kind}): ${describeIssues(value.error)}`);
       const data = value.data as Record<string, unknown>;
       const at = list.findIndex((item) => keyOf(change.kind, item) === keyOf(change.kind, data));
       if (at >= 0) list[at] = data;
@@ -239,6 +239,3 @@ function applyChanges(document: CatalogDocument, changes: Array<z.infer<typeof c
   return next as unknown as CatalogDocumentInput;
 }
 
-function issues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-}

@@ -24,7 +24,7 @@ import type { PolicyChangeLog } from './changes.js';
 import { canonicalRuleExpression, RuleExpressionError } from './expression.js';
 import { identitiesById, resolveIdentity } from './identity-ref.js';
 import {
-  birthrightRuleInput, catalogDocument, entitlementInput, entitlementItem, PolicyError, roleInput, roleItem, sodExceptionInput, sodRuleInput, targetInput,
+  birthrightRuleInput, catalogDocument, describeIssues, entitlementInput, entitlementItem, PolicyError, roleInput, roleItem, sodExceptionInput, sodRuleInput, targetInput,
   type BirthrightRule, type CatalogDocument, type Entitlement, type Role, type SodRule, type TargetInput,
 } from './model.js';
 import type { SodException } from './sod.js';
@@ -120,7 +120,7 @@ const noReferences = (): References => ({ entitlements: [], roles: [], birthrigh
 function parseWith<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }, what: string, input: unknown): T {
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
-    throw new PolicyError('invalid', `the ${what} is not valid: ${parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    throw new PolicyError('invalid', `the ${what} is not valid: ${describeIssues(parsed.error)}`);
   }
   return parsed.data;
 }

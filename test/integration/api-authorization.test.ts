@@ -8,7 +8,7 @@ import { API_MODEL_FILE, parsePolicyCsv } from '../../src/http/api/policy-file.j
 import { apiRoutes } from '../../src/http/api/routes/index.js';
 import { API_PREFIX, colonPath, routeKey, type ApiRoute } from '../../src/http/api/route.js';
 import { ACCESS_MODEL } from '../../src/policy/access-index.js';
-import { policyPath } from '../../src/policy/seed.js';
+import { installPath } from '../../src/config/paths.js';
 import { apiClient, ROUTE_SAMPLES, type ApiResponse } from '../support/api-client.js';
 import { onEachDatabase } from '../support/databases.js';
 import { GROUP_SCHEMA, newUser, patchOf, scimClient } from '../support/scim-client.js';
@@ -280,7 +280,7 @@ onEachDatabase('API authorization', (database) => {
   describe('the policy file', () => {
     let enforcer: Enforcer;
     before(async () => {
-      enforcer = await newEnforcer(API_MODEL_FILE, policyPath(server.services.config.policy.apiPolicyFile));
+      enforcer = await newEnforcer(API_MODEL_FILE, installPath(server.services.config.policy.apiPolicyFile));
     });
 
     it('is written for the model the index implements', () => {

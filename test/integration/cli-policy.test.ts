@@ -7,14 +7,14 @@ import { BirthrightService } from '../../src/policy/birthright.js';
 import { Catalog } from '../../src/policy/catalog.js';
 import { PolicyChangeLog } from '../../src/policy/changes.js';
 import { GrantService } from '../../src/policy/grants.js';
-import { policyPath } from '../../src/policy/seed.js';
+import { installPath } from '../../src/config/paths.js';
 import { SodService } from '../../src/policy/sod.js';
 import { runCli } from '../support/cli.js';
 import { onEachDatabase } from '../support/databases.js';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
-const SEED = policyPath('policies/catalog.json');
+const SEED = installPath('policies/catalog.json');
 
 onEachDatabase('iam policy', (database) => {
   const env = () => ({ IAM_DATABASE_URL: database().url });

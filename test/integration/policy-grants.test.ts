@@ -21,9 +21,9 @@ const POLICY: CatalogDocumentInput = {
   entitlements: ['finance', 'ap-clerks', 'payment-approvers', 'vendor-master', 'treasury', 'wiki']
     .map((key) => ({ target: 'ldap', key, kind: 'group' as const })),
   roles: [
-    { name: 'finance-reader', entitlements: ['ldap/finance'] },
+    { name: 'finance-reader', entitlements: ['ldap/finance'], requestable: true },
     { name: 'accountant', inherits: ['finance-reader'], entitlements: ['ldap/ap-clerks'] },
-    { name: 'senior-accountant', inherits: ['accountant'] },
+    { name: 'senior-accountant', inherits: ['accountant'], requestable: true },
     { name: 'payment-approver', inherits: ['finance-reader'], entitlements: ['ldap/payment-approvers'], requestable: true, maxDurationDays: 30 },
     { name: 'vendor-admin', entitlements: ['ldap/vendor-master'] },
     { name: 'approver-plus', inherits: ['payment-approver'] },
@@ -200,6 +200,39 @@ onEachDatabase('policy grants, SoD and effective access', (database) => {
       expect((await grants.list({ identityId: who.id, item: 'ent:ldap/wiki' }, { limit: 10 })).grants).to.have.length(2);
       expect((await grants.list({ identityId: who.id, source: 'review' }, { limit: 10 })).grants.map((g) => g.sourceRef)).to.deep.equal(['rev-1']);
       expect((await grants.list({ identityId: 'ghost@example.com' }, { limit: 10 })).grants).to.deep.equal([]);
+    });
+  });
+
+  describe('requests, expiry and re-granting', () => {
+    it('refuses a request for a role that is not requestable, naming the manual route', async () => {
+      const who = await person();
+      const err = await refusal(grant(who.id, 'role:vendor-admin', { source: 'request', sourceRef: 'REQ-77' }));
+      expect(err.kind).to.equal('invalid');
+      expect(err.message).to.equal('role:vendor-admin is not requestable; an administrator can grant it with source manual');
+      expect((await grant(who.id, 'role:vendor-admin')).created).to.equal(true);
+    });
+
+    it('replaces an expired grant of the same origin instead of answering with it', async () => {
+      const { db } = database();
+      const who = await person();
+      const { grant: old } = await grant(who.id, 'ent:ldap/wiki', { validUntil: inDays(1) });
+      await db.execute('UPDATE grants SET valid_until = ? WHERE id = ?', [new Date(Date.now() - 60_000).toISOString(), old.id]);
+      const renewed = await grant(who.id, 'ent:ldap/wiki');
+      expect(renewed.created).to.equal(true);
+      expect(renewed.grant.id).not.to.equal(old.id);
+      expect(renewed.grant.validUntil).to.equal(null);
+      const rows = await db.query<{ id: string }>('SELECT id FROM grants WHERE identity_id = ? AND item = ?', [who.id, 'ent:ldap/wiki']);
+      expect(rows.map((r) => r.id)).to.deep.equal([renewed.grant.id]);
+      const [event] = await db.query<{ details: string }>("SELECT details FROM audit_events WHERE action = 'grant.create' AND target_id = ?", [renewed.grant.id]);
+      expect(JSON.parse(event!.details).replacesExpired).to.equal(old.id);
+    });
+
+    it('does not count an expired grant as held when a grant without validFrom is checked for SoD', async () => {
+      const { db } = database();
+      const who = await person();
+      const { grant: clerk } = await grant(who.id, 'role:accountant', { validUntil: inDays(1) });
+      await db.execute('UPDATE grants SET valid_until = ? WHERE id = ?', [new Date(Date.now() - 60_000).toISOString(), clerk.id]);
+      expect((await grant(who.id, 'role:payment-approver', { source: 'request', sourceRef: 'REQ-78', validUntil: inDays(10) })).created).to.equal(true);
     });
   });
 

@@ -5,10 +5,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { AccessPolicy } from '../../policy/access-index.js';
-import { policyPath } from '../../policy/seed.js';
+import { installPath } from '../../config/paths.js';
 
 /** The model the API policy is written for; it must be the AccessIndex's ACCESS_MODEL. */
-export const API_MODEL_FILE = policyPath('policies/api_model.conf');
+export const API_MODEL_FILE = installPath('policies/api_model.conf');
 
 /**
  * Parses Casbin policy CSV: `p, sub, obj, act` and `g, member, role` lines, `#` comment lines and
@@ -42,7 +42,7 @@ export function parsePolicyCsv(text: string, source: string): AccessPolicy {
 
 /** Reads the policy file and the model file; errors name the file. */
 export async function readPolicyFiles(policyFile: string, modelFile = API_MODEL_FILE): Promise<{ policy: AccessPolicy; model: string; source: string }> {
-  const source = policyPath(policyFile);
+  const source = installPath(policyFile);
   const read = async (file: string, what: string) => {
     try {
       return await readFile(file, 'utf8');

@@ -4,9 +4,9 @@ import { newEnforcer, newModelFromString } from 'casbin';
 import { AccessIndex, ACCESS_MODEL } from '../../../src/policy/access-index.js';
 import { Catalog } from '../../../src/policy/catalog.js';
 import { PolicyError, type CatalogDocumentInput } from '../../../src/policy/model.js';
-import { policyPath } from '../../../src/policy/seed.js';
+import { installPath } from '../../../src/config/paths.js';
 
-const read = (file: string) => readFileSync(policyPath(file), 'utf8');
+const read = (file: string) => readFileSync(installPath(file), 'utf8');
 const seed = () => JSON.parse(read('policies/catalog.json')) as CatalogDocumentInput & Required<Pick<CatalogDocumentInput, 'roles' | 'sodRules'>>;
 
 describe('policies/ files', () => {

@@ -76,7 +76,7 @@ function entryReply(status: 200 | 201, value: Versioned<object>, itemPath: strin
  * collection at module load (it names the collection's schemas); the function it returns makes
  * the routes for one set of services.
  */
-export function catalogRoutes<Input extends z.ZodObject>(resource: CatalogResource<Input>): (deps: ApiDeps) => ApiRoute[] {
+export function collectionRoutes<Input extends z.ZodObject>(resource: CatalogResource<Input>): (deps: ApiDeps) => ApiRoute[] {
   const { component, noun, keys } = resource;
   const entry = responseSchema(component, resource.input.extend(stamps));
   const list = listOf(`${component}List`, entry);

@@ -7,9 +7,9 @@ import { z } from 'zod';
 import { birthrightRuleInput, entitlementInput, roleInput, sodRuleInput, targetInput } from '../../../policy/model.js';
 import type { ApiDeps } from '../deps.js';
 import type { ApiRoute } from '../route.js';
-import { catalogRoutes } from './catalog-resource.js';
+import { collectionRoutes } from './catalog-resource.js';
 
-const targets = catalogRoutes({
+const targets = collectionRoutes({
   tag: 'Catalogue', component: 'Target', plural: 'Targets', noun: 'target',
   listPath: '/targets', itemPath: '/targets/{name}', keys: ['name'], input: targetInput,
   list: (deps) => deps.policyStore.listTargets(),
@@ -18,7 +18,7 @@ const targets = catalogRoutes({
   remove: (deps, k, change, ifVersion) => deps.policyStore.deleteTarget(k.name!, change, ifVersion),
 });
 
-const entitlements = catalogRoutes({
+const entitlements = collectionRoutes({
   tag: 'Catalogue', component: 'Entitlement', plural: 'Entitlements', noun: 'entitlement',
   listPath: '/entitlements', itemPath: '/targets/{target}/entitlements/{key}', keys: ['target', 'key'], input: entitlementInput,
   listQuery: z.strictObject({ target: z.string().min(1).max(64).optional().describe('only the entitlements of this target') }),
@@ -28,7 +28,7 @@ const entitlements = catalogRoutes({
   remove: (deps, k, change, ifVersion) => deps.policyStore.deleteEntitlement(k.target!, k.key!, change, ifVersion),
 });
 
-const roles = catalogRoutes({
+const roles = collectionRoutes({
   tag: 'Catalogue', component: 'Role', plural: 'Roles', noun: 'role',
   listPath: '/roles', itemPath: '/roles/{name}', keys: ['name'], input: roleInput,
   list: (deps) => deps.policyStore.listRoles(),
@@ -37,7 +37,7 @@ const roles = catalogRoutes({
   remove: (deps, k, change, ifVersion) => deps.policyStore.deleteRole(k.name!, change, ifVersion),
 });
 
-const birthrightRules = catalogRoutes({
+const birthrightRules = collectionRoutes({
   tag: 'Rules', component: 'BirthrightRule', plural: 'BirthrightRules', noun: 'birthright rule',
   listPath: '/birthright-rules', itemPath: '/birthright-rules/{name}', keys: ['name'], input: birthrightRuleInput,
   list: (deps) => deps.policyStore.listBirthrightRules(),
@@ -46,7 +46,7 @@ const birthrightRules = catalogRoutes({
   remove: (deps, k, change, ifVersion) => deps.policyStore.deleteBirthrightRule(k.name!, change, ifVersion),
 });
 
-const sodRules = catalogRoutes({
+const sodRules = collectionRoutes({
   tag: 'Rules', component: 'SodRule', plural: 'SodRules', noun: 'SoD rule',
   listPath: '/sod-rules', itemPath: '/sod-rules/{name}', keys: ['name'], input: sodRuleInput,
   list: (deps) => deps.policyStore.listSodRules(),

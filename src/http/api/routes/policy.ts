@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 import { catalogDocument, GRANT_SOURCES } from '../../../policy/model.js';
-import { exportDocument } from '../../../policy/seed.js';
 import { policyProposal, simulate } from '../../../policy/simulate.js';
 import type { ApiDeps } from '../deps.js';
 import { defineRoute, type ApiRoute } from '../route.js';
@@ -58,7 +57,7 @@ export function policyRoutes(deps: ApiDeps): ApiRoute[] {
       description: 'What `iam policy export` writes; `iam policy import` takes it back.',
       responses: { 200: { description: 'the whole catalogue', schema: PolicyDocument } },
       async handle() {
-        return { status: 200, body: exportDocument(await deps.policyStore.catalog()) };
+        return { status: 200, body: (await deps.policyStore.catalog()).document };
       },
     }),
     defineRoute({
