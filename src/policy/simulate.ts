@@ -233,7 +233,7 @@ function applyChanges(document: CatalogDocument, changes: Array<z.infer<typeof c
       return;
     }
     const at = list.findIndex((item) => keyOf(change.kind, item) === change.name);
-    if (at < 0) throw new PolicyError('notFound', `change ${index + 1} deletes ${change.kind} ${change.name}, which does not exist`);
+    if (at < 0) throw new PolicyError('invalid', `change ${index + 1} deletes ${change.kind} ${change.name}, which does not exist`);
     list.splice(at, 1);
   });
   return next as unknown as CatalogDocumentInput;

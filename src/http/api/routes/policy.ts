@@ -66,7 +66,7 @@ export function policyRoutes(deps: ApiDeps): ApiRoute[] {
       description: 'Send `{changes: [{op: "put"|"delete", kind, value|name}, ...]}` or `{document: <whole policy>}`. The answer lists each identity that would gain or lose effective items and grants, and the SoD violations that would appear or go; applying the same change does exactly that.',
       body: Proposal,
       responses: { 200: { description: 'the predicted effect', schema: SimulationResultSchema } },
-      errors: [422],
+      errors: [409, 422],
       async handle({ body }) {
         return { status: 200, body: await simulate(deps.db, await deps.policyStore.catalog(), body, deps.sod) };
       },
