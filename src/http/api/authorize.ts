@@ -105,10 +105,11 @@ function refusal(scopes: readonly string[], allowing: readonly string[], method:
  * method on its path; `template` is the route's full path in keyMatch2 syntax.
  */
 export function authorize(policy: ApiPolicy, template: string): Middleware {
+  const fixed = template.includes(':') ? undefined : template;
   return async (ctx: Context, next) => {
     const principal = (ctx.state as RequestState).principal;
     const scopes = principal?.scopes ?? [];
-    const object = objectOf(template, ctx.params as Record<string, string>);
+    const object = fixed ?? objectOf(template, ctx.params as Record<string, string>);
     const action = actionOf(ctx.method);
     if (!principal || !policy.allows(principal, object, action)) {
       throw refusal(scopes, policy.scopesAllowing(object, action), ctx.method, ctx.path);

@@ -27,7 +27,7 @@ function validate(where: InputLocation, schema: z.ZodType, value: unknown, issue
 
 function send(ctx: Context, reply: Reply): void {
   ctx.status = reply.status;
-  for (const [name, value] of Object.entries(reply.headers ?? {})) ctx.set(name, value);
+  if (reply.headers) for (const [name, value] of Object.entries(reply.headers)) ctx.set(name, value);
   if (reply.body !== undefined) {
     if (reply.type) ctx.type = reply.type;
     ctx.body = reply.body;
