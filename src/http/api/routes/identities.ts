@@ -41,7 +41,7 @@ export function identityRoutes(deps: ApiDeps): ApiRoute[] {
       responses: { 200: { description: 'the identity\'s effective access', schema: EffectiveAccessSchema } },
       errors: [404],
       async handle({ params, query }) {
-        const catalog = await deps.engine.catalog();
+        const catalog = await deps.policyStore.catalog();
         const at = query.at === undefined ? new Date() : new Date(query.at);
         return { status: 200, body: await effectiveAccess(deps.db, catalog, params.id, at) };
       },

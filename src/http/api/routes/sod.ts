@@ -48,7 +48,7 @@ export function sodRoutes(deps: ApiDeps): ApiRoute[] {
       responses: { 200: { description: 'the violations', schema: SodViolationList } },
       errors: [404],
       async handle({ query }) {
-        const catalog = await deps.engine.catalog();
+        const catalog = await deps.policyStore.catalog();
         return { status: 200, body: { items: await deps.sod.report(catalog, query.rule === undefined ? {} : { rule: query.rule }) } };
       },
     }),
