@@ -339,11 +339,6 @@ function describeReferences(refs: References): string[] {
   return parts;
 }
 
-/** Catalogue, validated: the one place a changed document becomes a Catalog or a clear refusal. */
-function validated(document: CatalogDocument): Catalog {
-  return Catalog.fromDocument(document);
-}
-
 /** At most this many names of each kind go into an import's audit event; the counts are always complete. */
 const AUDITED_NAMES = 200;
 
@@ -510,7 +505,7 @@ export class PolicyStore {
     };
     return this.db.transaction(async (tx) => {
       const { version: current, catalog: before } = await this.catalogs.read(tx, 'update');
-      const after = validated(next);
+      const after = Catalog.fromDocument(next);
       const diff = diffDocuments(before.document, after.document);
       const counts = Object.fromEntries(COLLECTIONS.map((c) => [c, { created: diff[c].created.length, updated: diff[c].updated.length, deleted: diff[c].deleted.length }])) as ReplaceCounts;
       if (COLLECTIONS.every((c) => diff[c].created.length + diff[c].updated.length + diff[c].deleted.length === 0)) {
@@ -600,7 +595,7 @@ export class PolicyStore {
       const previous = index >= 0 ? list[index] : undefined;
       // An unchanged entry is not a change: no new version, no audit event, no recompute.
       if (previous !== undefined && stamp && sameEntry(previous, entry)) return { created: false, value: { ...previous, ...stamp } };
-      const after = validated({ ...before.document, [kind.collection]: index >= 0 ? list.map((e, i) => (i === index ? entry : e)) : [...list, entry] });
+      const after = Catalog.fromDocument({ ...before.document, [kind.collection]: index >= 0 ? list.map((e, i) => (i === index ? entry : e)) : [...list, entry] });
       const now = new Date().toISOString();
       const next: Stamp = stamp ? { version: stamp.version + 1, created: stamp.created, lastModified: now } : { version: 1, created: now, lastModified: now };
       await kind.write(tx, entry, next, stamp !== undefined);
@@ -629,7 +624,7 @@ export class PolicyStore {
       const refs = await kind.references(tx, before, key);
       const uses = describeReferences(refs);
       if (uses.length > 0) throw new PolicyError('conflict', `${kind.noun} ${label(key)} is still in use: ${uses.join('; ')}`, { references: refs });
-      const after = validated({ ...before.document, [kind.collection]: (before.document[kind.collection] as T[]).filter((e) => label(kind.key(e)) !== label(key)) });
+      const after = Catalog.fromDocument({ ...before.document, [kind.collection]: (before.document[kind.collection] as T[]).filter((e) => label(kind.key(e)) !== label(key)) });
       const exceptions = kind === (SOD_RULES as Kind<unknown>) ? await readSodExceptions(tx, { rule: key[0] }) : [];
       await kind.remove(tx, key);
       const policyVersion = await this.changes.catalogChanged(tx);
