@@ -31,7 +31,7 @@ import { USER_COLUMNS } from '../src/scim/sql-map.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const HRGEN = join(ROOT, '..', 'shared', 'tools', 'hrgen.mjs');
+const HRGEN = join(ROOT, 'test', 'support', 'hrgen.mjs');
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const ENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 

@@ -23,7 +23,7 @@ import { peakRssMb } from './lib/rss.js';
 import { runConcurrent, summarize, type Summary } from './lib/stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const HRGEN = join(ROOT, '..', 'shared', 'tools', 'hrgen.mjs');
+const HRGEN = join(ROOT, 'test', 'support', 'hrgen.mjs');
 const ENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
 function arg(name: string, fallback: string): string {

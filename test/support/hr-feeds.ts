@@ -1,12 +1,12 @@
 /*
- * HR feeds from ../shared/tools/hrgen.mjs for tests, read by a deliberately plain CSV parser so a
+ * HR feeds from test/support/hrgen.mjs for tests, read by a deliberately plain CSV parser so a
  * test's expectations never depend on the production feed readers.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { HrRecord } from '../../src/lifecycle/hr-record.js';
 
-const HRGEN = fileURLToPath(new URL('../../../shared/tools/hrgen.mjs', import.meta.url));
+const HRGEN = fileURLToPath(new URL('./hrgen.mjs', import.meta.url));
 
 /** The generator's "today" for day 0 unless --today says otherwise. */
 export const HRGEN_DAY0 = '2026-01-05';

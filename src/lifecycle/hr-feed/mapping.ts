@@ -1,7 +1,7 @@
 /*
  * The column mapping: which feed column holds each HrRecord attribute, how HR's status words read
  * as lifecycle statuses, and what happens to columns nobody mapped. config/hr-mapping.json is the
- * default and reads what ../shared/tools/hrgen.mjs writes; `--mapping FILE` names another.
+ * default and reads what test/support/hrgen.mjs (the HR feed generator) writes; `--mapping FILE` names another.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';

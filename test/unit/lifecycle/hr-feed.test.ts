@@ -12,7 +12,7 @@ import { HrFeedError, isEmail, isIsoDate, normaliseText, readHrFeed, readHrFeedA
 import type { HrRecord } from '../../../src/lifecycle/hr-record.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const HRGEN = join(ROOT, '..', 'shared', 'tools', 'hrgen.mjs');
+const HRGEN = join(ROOT, 'test', 'support', 'hrgen.mjs');
 
 type HrgenRow = Record<string, string>;
 
