@@ -1,3 +1,4 @@
+import { insertRows } from '../db/batches.js';
 import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../audit/recorder.js';
 import { forUpdate, uniqueViolation, type Database, type Transaction } from '../db/database.js';
@@ -119,12 +120,7 @@ async function insertIdentity(tx: Transaction, id: string, doc: Doc, now: string
 const VALUE_ROWS_PER_INSERT = 500;
 
 async function insertValues(tx: Transaction, id: string, doc: Doc): Promise<void> {
-  const rows = valueRows(id, doc);
-  const one = `(${VALUE_ROW_COLUMNS.map(() => '?').join(', ')})`;
-  for (let i = 0; i < rows.length; i += VALUE_ROWS_PER_INSERT) {
-    const chunk = rows.slice(i, i + VALUE_ROWS_PER_INSERT);
-    await tx.execute(`INSERT INTO identity_values (${VALUE_ROW_COLUMNS.join(', ')}) VALUES ${chunk.map(() => one).join(', ')}`, chunk.flat());
-  }
+  await insertRows(tx, 'identity_values', VALUE_ROW_COLUMNS, valueRows(id, doc), VALUE_ROWS_PER_INSERT);
 }
 
 /** An identity is active unless it says otherwise; the stored document states it explicitly. */

@@ -19,6 +19,7 @@
  *   anything the item gives (a role inheriting a denied role is denied too);
  * - grants of denied items from other sources (request, manual, review) are revoked.
  */
+import { chunks, insertRows, placeholders } from '../db/batches.js';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { newEnforcer, newModelFromString, type Enforcer } from 'casbin';
@@ -40,6 +41,7 @@ export const MANY_IDENTITIES = 1000;
 // Grant rows per INSERT (7 parameters each) and ids per DELETE / IN list: within SQLite's 32,766 parameters.
 const GRANT_ROWS_PER_INSERT = 2000;
 const IDS_PER_STATEMENT = 1000;
+const BIRTHRIGHT_GRANT_COLUMNS = ['id', 'identity_id', 'item', 'source', 'source_ref', 'granted_by', 'created'];
 // Audit events per recordAudit call (9 parameters each).
 const AUDIT_EVENTS_PER_INSERT = 1000;
 // How many identities a report lists one by one.
@@ -534,15 +536,14 @@ export async function loadHeldGrants(sql: Sql, catalog: Catalog, evaluator: Birt
     }
   };
   if (identityIds === undefined) {
-    const deny = items.length > 0 ? ` OR item IN (${items.map(() => '?').join(', ')})` : '';
+    const deny = items.length > 0 ? ` OR item IN (${placeholders(items.length)})` : '';
     add(await sql.query<GrantRow>(`SELECT id, identity_id, item, source, source_ref FROM grants WHERE source = ?${deny}`, ['birthright', ...items]));
     return held;
   }
   // By identity only, so the (identity, item, ...) index answers; the few other grants are dropped here.
   const wanted = (row: GrantRow) => row.source === 'birthright' || deniable.has(row.item);
-  for (let i = 0; i < identityIds.length; i += IDS_PER_STATEMENT) {
-    const chunk = identityIds.slice(i, i + IDS_PER_STATEMENT);
-    const rows = await sql.query<GrantRow>(`SELECT id, identity_id, item, source, source_ref FROM grants WHERE identity_id IN (${chunk.map(() => '?').join(', ')})`, chunk);
+  for (const chunk of chunks(identityIds, IDS_PER_STATEMENT)) {
+    const rows = await sql.query<GrantRow>(`SELECT id, identity_id, item, source, source_ref FROM grants WHERE identity_id IN (${placeholders(chunk.length)})`, chunk);
     add(rows.filter(wanted));
   }
   return held;
@@ -551,9 +552,8 @@ export async function loadHeldGrants(sql: Sql, catalog: Catalog, evaluator: Birt
 /** Deletes and inserts what the plans say, in statements of bounded size. */
 async function writePlans(tx: Transaction, plans: readonly IdentityPlan[]): Promise<void> {
   const doomed = plans.flatMap((p) => [...p.remove.map((g) => g.id), ...p.revoke.map((r) => r.grant.id)]);
-  for (let i = 0; i < doomed.length; i += IDS_PER_STATEMENT) {
-    const chunk = doomed.slice(i, i + IDS_PER_STATEMENT);
-    await tx.execute(`DELETE FROM grants WHERE id IN (${chunk.map(() => '?').join(', ')})`, chunk);
+  for (const chunk of chunks(doomed, IDS_PER_STATEMENT)) {
+    await tx.execute(`DELETE FROM grants WHERE id IN (${placeholders(chunk.length)})`, chunk);
   }
   const now = new Date().toISOString();
   // Rows go in by identity, and their (random) ids are handed out in ascending order along the
@@ -563,11 +563,5 @@ async function writePlans(tx: Transaction, plans: readonly IdentityPlan[]): Prom
     .sort((a, b) => (a.identityId < b.identityId ? -1 : a.identityId > b.identityId ? 1 : 0));
   const ids = added.map(() => randomUUID()).sort();
   const rows = added.map((a, i) => [ids[i], a.identityId, a.item, 'birthright', a.rule, BIRTHRIGHT_ACTOR, now]);
-  for (let i = 0; i < rows.length; i += GRANT_ROWS_PER_INSERT) {
-    const chunk = rows.slice(i, i + GRANT_ROWS_PER_INSERT);
-    await tx.execute(
-      `INSERT INTO grants (id, identity_id, item, source, source_ref, granted_by, created) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-      chunk.flat(),
-    );
-  }
+  await insertRows(tx, 'grants', BIRTHRIGHT_GRANT_COLUMNS, rows, GRANT_ROWS_PER_INSERT);
 }

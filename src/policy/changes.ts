@@ -8,6 +8,7 @@
  *   for catalogue and rule changes, policy_state.grants_epoch for bulk grant changes, and an
  *   access_changes row per identity whose grants (or userName) changed.
  */
+import { insertRows } from '../db/batches.js';
 import { forUpdate, type Sql, type Transaction } from '../db/database.js';
 
 /** What changed, as listeners are told after commit. */
@@ -22,9 +23,6 @@ export interface PolicyState {
   grantsEpoch: number;
   changed: string;
 }
-
-// Rows per INSERT into access_changes (2 parameters each).
-const CHANGE_ROWS_PER_INSERT = 500;
 
 export class PolicyChangeLog {
   private readonly listeners = new Set<(change: PolicyChange) => void>();
@@ -58,10 +56,7 @@ export class PolicyChangeLog {
     const ids = [...new Set(identityIds)];
     if (ids.length === 0) return;
     const now = Date.now();
-    for (let i = 0; i < ids.length; i += CHANGE_ROWS_PER_INSERT) {
-      const chunk = ids.slice(i, i + CHANGE_ROWS_PER_INSERT);
-      await tx.execute(`INSERT INTO access_changes (identity_id, created_ms) VALUES ${chunk.map(() => '(?, ?)').join(', ')}`, chunk.flatMap((id) => [id, now]));
-    }
+    await insertRows(tx, 'access_changes', ['identity_id', 'created_ms'], ids.map((id) => [id, now]));
     tx.afterCommit(() => this.emit({ kind: 'identities', identityIds: ids }));
   }
 

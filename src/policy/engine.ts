@@ -17,6 +17,7 @@
  *   Each reload reads in one transaction, so what it installs is one consistent snapshot, and
  *   anything that snapshot shows to be newer than what is loaded is marked stale in turn.
  */
+import { chunks, placeholders } from '../db/batches.js';
 import type { Database, Sql } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
 import type { AccessIndex, Decision } from './access-index.js';
@@ -57,8 +58,6 @@ export const LATE_COMMIT_WINDOW_MS = 60_000;
 /** access_changes rows older than this are deleted: an instance that starts reloads everything anyway. */
 export const CHANGE_RETENTION_MS = 3_600_000;
 const SWEEP_INTERVAL_MS = 300_000;
-// Ids per `IN (...)` list, well under every database's parameter limit.
-const IDS_PER_QUERY = 500;
 const MAX_MISSING_TRACKED = 100_000;
 const UUID_LENGTH = 36;
 
@@ -168,9 +167,8 @@ async function loadHolders(sql: Sql, ids?: readonly string[]): Promise<Map<strin
     identities.push(...await sql.query<IdentityRow>('SELECT id, user_name, active FROM identities'));
     grants.push(...await sql.query<GrantRow>('SELECT identity_id, item, valid_from, valid_until FROM grants'));
   } else {
-    for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
-      const chunk = ids.slice(i, i + IDS_PER_QUERY);
-      const list = chunk.map(() => '?').join(', ');
+    for (const chunk of chunks(ids)) {
+      const list = placeholders(chunk.length);
       identities.push(...await sql.query<IdentityRow>(`SELECT id, user_name, active FROM identities WHERE id IN (${list})`, chunk));
       grants.push(...await sql.query<GrantRow>(`SELECT identity_id, item, valid_from, valid_until FROM grants WHERE identity_id IN (${list})`, chunk));
     }

@@ -3,6 +3,7 @@
  * runs in one transaction that locks the identity first, so two grants to one person are checked
  * one after the other and neither can slip past the SoD check the other would fail.
  */
+import { chunks, placeholders } from '../db/batches.js';
 import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../audit/recorder.js';
 import { forUpdate, uniqueViolation, type Database, type Sql, type Transaction } from '../db/database.js';
@@ -70,17 +71,13 @@ export function inForceAt(at: Date): { sql: string; params: string[] } {
   return { sql: '(valid_from IS NULL OR valid_from <= ?) AND (valid_until IS NULL OR valid_until > ?)', params: [now, now] };
 }
 
-// Identities per IN list when grants of many are read at once.
-const IDENTITIES_PER_QUERY = 500;
-
 /** The items directly granted to each of these identities by grants matching `condition`, read in batches. */
 export async function grantedItems(sql: Sql, identityIds: Iterable<string>, condition: { sql: string; params: string[] }): Promise<Map<string, string[]>> {
   const ids = [...new Set(identityIds)];
   const out = new Map<string, string[]>();
-  for (let i = 0; i < ids.length; i += IDENTITIES_PER_QUERY) {
-    const chunk = ids.slice(i, i + IDENTITIES_PER_QUERY);
+  for (const chunk of chunks(ids)) {
     const rows = await sql.query<{ identity_id: string; item: string }>(
-      `SELECT identity_id, item FROM grants WHERE identity_id IN (${chunk.map(() => '?').join(', ')}) AND ${condition.sql}`,
+      `SELECT identity_id, item FROM grants WHERE identity_id IN (${placeholders(chunk.length)}) AND ${condition.sql}`,
       [...chunk, ...condition.params]);
     for (const row of rows) {
       const list = out.get(row.identity_id);

@@ -7,6 +7,7 @@
  * Values come from the stored document, not the filter columns: the columns hold the comparison
  * form (lowercased), while a rule compares with what HR wrote ('Engineering', not 'engineering').
  */
+import { chunks, placeholders } from '../db/batches.js';
 import type { Sql } from '../db/database.js';
 import { ENTERPRISE_SCHEMA } from '../scim/schema.js';
 
@@ -88,14 +89,6 @@ function attributesOf(row: IdentityRow, doc: Doc): IdentityAttributes {
   return attrs;
 }
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
-const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
-
 /**
  * Loads the attributes of the given identities (every identity when `ids` is omitted). Unknown ids
  * are absent from the result.
@@ -120,7 +113,7 @@ export async function loadIdentityAttributes(sql: Sql, ids?: readonly string[]):
     }
   } else {
     for (const chunk of chunks([...new Set(ids)], IDS_PER_QUERY)) {
-      addRows(await sql.query<IdentityRow>(`SELECT ${columns} FROM identities WHERE id IN (${marks(chunk.length)})`, chunk));
+      addRows(await sql.query<IdentityRow>(`SELECT ${columns} FROM identities WHERE id IN (${placeholders(chunk.length)})`, chunk));
     }
   }
   await addGroups(sql, result, ids === undefined);
@@ -145,7 +138,7 @@ async function addGroups(sql: Sql, identities: Map<string, IdentityAttributes>, 
     add(await sql.query(select, ['user']));
   } else {
     for (const chunk of chunks([...identities.keys()], IDS_PER_QUERY)) {
-      add(await sql.query(`${select} AND gm.member_id IN (${marks(chunk.length)})`, ['user', ...chunk]));
+      add(await sql.query(`${select} AND gm.member_id IN (${placeholders(chunk.length)})`, ['user', ...chunk]));
     }
   }
   // Most people share their set of groups with many others: one frozen list per distinct set.
@@ -176,7 +169,7 @@ async function managerFacts(sql: Sql, identities: Map<string, IdentityAttributes
   for (let level = 0; level < MANAGER_CHAIN_DEPTH && frontier.length > 0; level++) {
     const next = new Set<string>();
     for (const chunk of chunks(frontier, IDS_PER_QUERY)) {
-      const rows = await sql.query<IdentityRow>(`SELECT id, active, manager_id, doc FROM identities WHERE id IN (${marks(chunk.length)})`, chunk);
+      const rows = await sql.query<IdentityRow>(`SELECT id, active, manager_id, doc FROM identities WHERE id IN (${placeholders(chunk.length)})`, chunk);
       for (const row of rows) {
         const doc = JSON.parse(row.doc) as Doc;
         const enterprise = (doc[ENTERPRISE_SCHEMA] ?? {}) as Doc;

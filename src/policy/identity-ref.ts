@@ -4,6 +4,7 @@
  * lookup is one indexed equality either way. The userName returned is as HR wrote it, from the
  * stored document.
  */
+import { chunks, placeholders } from '../db/batches.js';
 import { forUpdate, type Sql } from '../db/database.js';
 
 /** An identity as the access model sees it. */
@@ -45,16 +46,12 @@ export async function resolveIdentity(sql: Sql, ref: string, options: { lock?: b
   return row ? toRef(row) : undefined;
 }
 
-// Ids per IN list: far below every database's parameter limit, and a cheap index probe each.
-const IDS_PER_QUERY = 500;
-
 /** The identities with these ids (unknown ids are left out), read in batches. */
 export async function identitiesById(sql: Sql, ids: Iterable<string>): Promise<Map<string, IdentityRef>> {
   const list = [...new Set(ids)];
   const out = new Map<string, IdentityRef>();
-  for (let i = 0; i < list.length; i += IDS_PER_QUERY) {
-    const chunk = list.slice(i, i + IDS_PER_QUERY);
-    const rows = await sql.query<IdentityRow>(`SELECT ${COLUMNS} FROM identities WHERE id IN (${chunk.map(() => '?').join(', ')})`, chunk);
+  for (const chunk of chunks(list)) {
+    const rows = await sql.query<IdentityRow>(`SELECT ${COLUMNS} FROM identities WHERE id IN (${placeholders(chunk.length)})`, chunk);
     for (const row of rows) out.set(row.id, toRef(row));
   }
   return out;

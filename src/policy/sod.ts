@@ -9,6 +9,7 @@
  * are asked: every violation is found, and a person holding nothing on any left side costs one
  * set lookup per held item.
  */
+import { chunks, placeholders } from '../db/batches.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { newEnforcer, newModelFromString, type Enforcer } from 'casbin';
@@ -177,8 +178,6 @@ function conflicting(side: SodRule['left'], held: ReadonlySet<string>): string[]
   return side.mode === 'all' ? [...side.items] : side.items.filter((i) => held.has(i));
 }
 
-// Items per IN list when looking for the identities that hold any of them.
-const ITEMS_PER_QUERY = 500;
 
 /** Finds SoD violations: for one grant before it is made, for everyone now (report), and for proposed assignments. */
 export class SodService {
@@ -215,16 +214,15 @@ export class SodService {
     const inForce = inForceAt(now);
     const triggers = [...evaluator.triggerItems(filter.rule)];
     const candidates = new Set<string>();
-    for (let i = 0; i < triggers.length; i += ITEMS_PER_QUERY) {
-      const chunk = triggers.slice(i, i + ITEMS_PER_QUERY);
+    for (const chunk of chunks(triggers)) {
       const rows = await this.db.query<{ identity_id: string }>(
-        `SELECT DISTINCT identity_id FROM grants WHERE item IN (${chunk.map(() => '?').join(', ')}) AND ${inForce.sql}`, [...chunk, ...inForce.params]);
+        `SELECT DISTINCT identity_id FROM grants WHERE item IN (${placeholders(chunk.length)}) AND ${inForce.sql}`, [...chunk, ...inForce.params]);
       for (const row of rows) candidates.add(row.identity_id);
     }
     const found: Array<{ identityId: string; violation: RuleViolation }> = [];
     const ids = [...candidates].sort();
-    for (let i = 0; i < ids.length; i += ITEMS_PER_QUERY) {
-      const held = await grantedItems(this.db, ids.slice(i, i + ITEMS_PER_QUERY), inForce);
+    for (const chunk of chunks(ids)) {
+      const held = await grantedItems(this.db, chunk, inForce);
       for (const [identityId, items] of held) {
         for (const violation of evaluator.violations(catalog.expand(items).keys(), filter.rule)) found.push({ identityId, violation });
       }

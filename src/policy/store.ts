@@ -14,6 +14,7 @@
  * `ifVersion` makes a write conditional on the entry's version (If-Match); 0 means "must not
  * exist yet". Names never change: a put of an existing name replaces that entry.
  */
+import { chunks, insertRows, placeholders } from '../db/batches.js';
 import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../audit/recorder.js';
 import { forShare, forUpdate, type Database, type Sql, type Transaction } from '../db/database.js';
@@ -169,17 +170,6 @@ async function deleteRow(tx: Transaction, table: string, keyColumns: readonly st
 }
 
 const flag = (value: boolean) => (value ? 1 : 0);
-
-// Rows per INSERT of a role's links (at most 4 parameters each).
-const LINK_ROWS_PER_INSERT = 500;
-
-async function insertRows(tx: Transaction, table: string, columns: string[], rows: unknown[][]): Promise<void> {
-  const one = `(${columns.map(() => '?').join(', ')})`;
-  for (let i = 0; i < rows.length; i += LINK_ROWS_PER_INSERT) {
-    const chunk = rows.slice(i, i + LINK_ROWS_PER_INSERT);
-    await tx.execute(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${chunk.map(() => one).join(', ')}`, chunk.flat());
-  }
-}
 
 async function deleteRoleLinks(tx: Transaction, role: string): Promise<void> {
   for (const table of ['role_inherits', 'role_entitlements', 'role_permissions']) await tx.execute(`DELETE FROM ${table} WHERE role = ?`, [role]);
@@ -673,10 +663,9 @@ function checkVersion(kind: Kind<unknown>, key: string[], stamp: Stamp | undefin
 /** Refuses when grants (matching `condition`) still hold any of the items. */
 async function refuseHeldItems(tx: Transaction, items: string[], condition = '1 = 1'): Promise<void> {
   const held: string[] = [];
-  for (let i = 0; i < items.length; i += 500) {
-    const chunk = items.slice(i, i + 500);
+  for (const chunk of chunks(items)) {
     const rows = await tx.query<{ item: string; n: number | string }>(
-      `SELECT item, COUNT(*) AS n FROM grants WHERE item IN (${chunk.map(() => '?').join(', ')}) AND ${condition} GROUP BY item ORDER BY item`, chunk);
+      `SELECT item, COUNT(*) AS n FROM grants WHERE item IN (${placeholders(chunk.length)}) AND ${condition} GROUP BY item ORDER BY item`, chunk);
     for (const row of rows) held.push(`${row.item} (${Number(row.n)} grant${Number(row.n) === 1 ? '' : 's'})`);
   }
   if (held.length > 0) throw new PolicyError('conflict', `the new policy removes items that grants still hold: ${held.join(', ')}; revoke those grants first`, { held });
