@@ -10,14 +10,13 @@
  * checked against what was applied). The baseline, in the same run: inserting the same grant rows
  * straight through the driver. Prints a table and writes JSON under bench/results/.
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { createPool } from 'mysql2/promise';
+import { insertRows } from '../src/db/batches.js';
 import { Database } from '../src/db/database.js';
 import { columnValues } from '../src/identity/columns.js';
 import { BirthrightEvaluator, BirthrightService, type RecomputeReport } from '../src/policy/birthright.js';
@@ -28,19 +27,14 @@ import type { BirthrightRuleInput, CatalogDocumentInput } from '../src/policy/mo
 import { simulate } from '../src/policy/simulate.js';
 import { SodService } from '../src/policy/sod.js';
 import { USER_COLUMNS } from '../src/scim/sql-map.js';
+import { arg, databaseKinds, hrFeedRows, ROOT, writeResults } from './lib/setup.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const HRGEN = join(ROOT, 'test', 'support', 'hrgen.mjs');
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const ENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 const COUNT = Number(arg('count', '100000'));
-const KINDS = arg('db', 'sqlite,mariadb').split(',') as Array<'sqlite' | 'mariadb'>;
+const KINDS = databaseKinds();
 const TARGET_SECONDS = 30;
 const ctx = { actor: 'bench:birthright' };
 
@@ -50,7 +44,7 @@ type Doc = Record<string, unknown>;
 
 /** SCIM users from the HR generator, 60 days into its churn (so some have left), managers by identity id. */
 function hrUsers(count: number): Array<{ id: string; doc: Doc; department: string }> {
-  const rows = JSON.parse(execFileSync(process.execPath, [HRGEN, '--count', String(count), '--seed', '11', '--day', '60', '--format', 'json'], { maxBuffer: 1 << 30 }).toString()) as Array<Record<string, string>>;
+  const rows = hrFeedRows({ count, seed: 11, day: 60 });
   const byEmployee = new Map<string, string>();
   const seen = new Set<string>();
   const people = rows.filter((r) => {
@@ -96,12 +90,9 @@ const IDENTITY_COLUMNS = ['id', ...USER_COLUMNS.map((c) => c.column), 'display_l
 /** Loads identities and groups straight through the database layer in large statements (setup, not measured). */
 async function loadPeople(db: Database, users: Array<{ id: string; doc: Doc; department: string }>): Promise<void> {
   const now = new Date().toISOString();
-  const per = 500;
   await db.transaction(async (tx) => {
-    for (let i = 0; i < users.length; i += per) {
-      const rows = users.slice(i, i + per).map((u) => [u.id, ...columnValues(u.doc, USER_COLUMNS), null, 1, now, now, JSON.stringify(u.doc)]);
-      await tx.execute(`INSERT INTO identities (${IDENTITY_COLUMNS.join(', ')}) VALUES ${rows.map(() => `(${IDENTITY_COLUMNS.map(() => '?').join(', ')})`).join(', ')}`, rows.flat());
-    }
+    const rows = users.map((u) => [u.id, ...columnValues(u.doc, USER_COLUMNS), null, 1, now, now, JSON.stringify(u.doc)]);
+    await insertRows(tx, 'identities', IDENTITY_COLUMNS, rows, 500);
     const groups: Array<[string, (u: { department: string }, i: number) => boolean]> = [
       ['VPN Users', (_u, i) => i % 5 === 0],
       ['On-call', (u, i) => u.department === 'Engineering' && i % 3 === 0],
@@ -112,10 +103,7 @@ async function loadPeople(db: Database, users: Array<{ id: string; doc: Doc; dep
       await tx.execute('INSERT INTO directory_groups (id, display_name, display_label, version, created, last_modified, doc) VALUES (?, ?, ?, 1, ?, ?, ?)',
         [groupId, name.toLowerCase(), name, now, now, JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: name })]);
       const members = users.filter(member).map((u) => [groupId, u.id, 'user', now]);
-      for (let i = 0; i < members.length; i += 2000) {
-        const chunk = members.slice(i, i + 2000);
-        await tx.execute(`INSERT INTO group_members (group_id, member_id, member_type, added) VALUES ${chunk.map(() => '(?, ?, ?, ?)').join(', ')}`, chunk.flat());
-      }
+      await insertRows(tx, 'group_members', ['group_id', 'member_id', 'member_type', 'added'], members, 2000);
     }
   });
 }
@@ -322,7 +310,5 @@ try {
 }
 const output = table(results);
 process.stdout.write(`${output}\n`);
-mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-const file = join(ROOT, 'bench', 'results', `birthright-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: cpus().length, results }, null, 2)}\n`);
+const file = writeResults('birthright', results);
 process.stdout.write(`wrote ${file}\n`);

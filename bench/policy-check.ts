@@ -16,11 +16,11 @@
  * against a bare Koa endpoint in the same run. Prints a table and writes JSON under bench/results/.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { newEnforcer, newModelFromString } from 'casbin';
+import { insertRows } from '../src/db/batches.js';
 import { Database } from '../src/db/database.js';
 import { createLogger } from '../src/log/logger.js';
 import { ACCESS_MODEL, AccessIndex, type AccessPolicy, type AccessRequest } from '../src/policy/access-index.js';
@@ -28,20 +28,16 @@ import { PolicyChangeLog } from '../src/policy/changes.js';
 import { PolicyEngine, type CheckRequest } from '../src/policy/engine.js';
 import { prng } from '../test/support/prng.js';
 import { httpClient } from './lib/http.js';
+import { arg, ROOT, writeResults } from './lib/setup.js';
 import { createToken, startIamServer, startProcess } from './lib/process.js';
 import { runConcurrent, summarize } from './lib/stats.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? Number(process.argv[i + 1]) : fallback;
-}
-const SEED = arg('seed', 42);
-const IDENTITIES = arg('identities', 10_000);
-const ROLES = arg('roles', 1_000);
-const RULES = arg('rules', 5_000);
-const APPS = arg('apps', 100);
+const SEED = Number(arg('seed', '42'));
+const IDENTITIES = Number(arg('identities', '10000'));
+const ROLES = Number(arg('roles', '1000'));
+const RULES = Number(arg('rules', '5000'));
+const APPS = Number(arg('apps', '100'));
 const MYSQL_SERVER = (() => {
   const i = process.argv.indexOf('--mysql');
   return i > 0 ? process.argv[i + 1] : undefined;
@@ -263,15 +259,9 @@ const ROWS_PER_INSERT = 200;
 const ENGINE_REPEATED_DECISIONS = 500_000;
 const ENGINE_FRESH_ROUNDS = 3;
 
-/** Inserts rows in multi-row statements, each row a list of values for `columns`. */
-async function insertRows(db: Database, table: string, columns: string[], rows: unknown[][]): Promise<void> {
-  const one = `(${columns.map(() => '?').join(', ')})`;
-  await db.transaction(async (tx) => {
-    for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-      const chunk = rows.slice(i, i + ROWS_PER_INSERT);
-      await tx.execute(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${chunk.map(() => one).join(', ')}`, chunk.flat());
-    }
-  });
+/** Inserts rows in multi-row statements, one transaction per table. */
+function insertAll(db: Database, table: string, columns: string[], rows: unknown[][]): Promise<void> {
+  return db.transaction((tx) => insertRows(tx, table, columns, rows, ROWS_PER_INSERT));
 }
 
 /** Writes the generated policy as catalogue rows (roles named without their `role:` prefix) and identities with grants. */
@@ -284,7 +274,7 @@ async function populate(db: Database): Promise<{ grants: number }> {
     roleNames.add(roleName(role));
   }
   for (const [role] of policy.permissions) roleNames.add(roleName(role));
-  await insertRows(db, 'roles', ['name', 'owner', 'requestable', 'risk', 'version', 'created', 'last_modified'],
+  await insertAll(db, 'roles', ['name', 'owner', 'requestable', 'risk', 'version', 'created', 'last_modified'],
     [...roleNames].map((name) => [name, null, 0, 'low', 1, now, now]));
   const positions = new Map<string, number>();
   const position = (role: string) => {
@@ -292,16 +282,16 @@ async function populate(db: Database): Promise<{ grants: number }> {
     positions.set(role, next + 1);
     return next;
   };
-  await insertRows(db, 'role_inherits', ['role', 'parent', 'position'],
+  await insertAll(db, 'role_inherits', ['role', 'parent', 'position'],
     policy.roleLinks.filter(([member]) => member.startsWith('role:')).map(([member, role]) => [roleName(member), roleName(role), position(`i:${member}`)]));
-  await insertRows(db, 'role_permissions', ['role', 'object', 'action', 'position'],
+  await insertAll(db, 'role_permissions', ['role', 'object', 'action', 'position'],
     policy.permissions.map(([role, object, action]) => [roleName(role), object, action, position(`p:${role}`)]));
   const ids = new Map(identities.map((userName) => [userName, randomUUID()]));
-  await insertRows(db, 'identities', ['id', 'user_name', 'active', 'version', 'created', 'last_modified', 'doc'],
+  await insertAll(db, 'identities', ['id', 'user_name', 'active', 'version', 'created', 'last_modified', 'doc'],
     identities.map((userName) => [ids.get(userName), userName, 1, 1, now, now, JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName, active: true })]));
   const grants = policy.roleLinks.filter(([member]) => ids.has(member))
     .map(([member, role]) => [randomUUID(), ids.get(member), role, 'manual', '', 'bench', null, null, null, now]);
-  await insertRows(db, 'grants', ['id', 'identity_id', 'item', 'source', 'source_ref', 'granted_by', 'reason', 'valid_from', 'valid_until', 'created'], grants);
+  await insertAll(db, 'grants', ['id', 'identity_id', 'item', 'source', 'source_ref', 'granted_by', 'reason', 'valid_from', 'valid_until', 'created'], grants);
   await db.transaction((tx) => new PolicyChangeLog().catalogChanged(tx));
   return { grants: grants.length };
 }
@@ -540,8 +530,6 @@ const output = [
 ].join('\n');
 process.stdout.write(`${output}\n`);
 
-mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-const file = join(ROOT, 'bench', 'results', `policy-check-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results }, null, 2)}\n`);
+const file = writeResults('policy-check', results);
 say(`wrote ${file}`);
 if (disagreements > 0 || engineResults.agreement.disagreements > 0) process.exitCode = 1;

@@ -6,32 +6,25 @@
  * keep-alive clients: SCIM POST of every user, filter lookups, a deep page, and add-member PATCHes
  * to a 10,000-member group. Prints a table and writes JSON under bench/results/.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { createPool } from 'mysql2/promise';
 import { Database } from '../src/db/database.js';
 import { columnValues, valueRows, VALUE_ROW_COLUMNS } from '../src/identity/columns.js';
 import { USER_COLUMNS } from '../src/scim/sql-map.js';
+import { arg, databaseKinds, hrFeedRows, ROOT, writeResults } from './lib/setup.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
 import { httpClient } from './lib/http.js';
 import { createToken, startIamServer, startProcess } from './lib/process.js';
 import { peakRssMb } from './lib/rss.js';
 import { runConcurrent, summarize, type Summary } from './lib/stats.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const HRGEN = join(ROOT, 'test', 'support', 'hrgen.mjs');
 const ENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 const COUNT = Number(arg('count', '100000'));
-const KINDS = arg('db', 'sqlite,mariadb').split(',') as Array<'sqlite' | 'mariadb'>;
+const KINDS = databaseKinds();
 const CONCURRENCY = 16;
 const LOOKUPS = 1000;
 const GROUP_SIZE = Math.min(10_000, Math.floor(COUNT / 2));
@@ -42,7 +35,7 @@ type Doc = Record<string, unknown>;
 
 /** SCIM users from the HR generator: realistic names, departments and managers. */
 function scimUsers(count: number): Doc[] {
-  const rows = JSON.parse(execFileSync(process.execPath, [HRGEN, '--count', String(count), '--seed', '7', '--format', 'json'], { maxBuffer: 1 << 30 }).toString()) as Array<Record<string, string>>;
+  const rows = hrFeedRows({ count, seed: 7 });
   return rows.map((r) => {
     const email = r.work_email!.trim().toLowerCase();
     return {
@@ -281,7 +274,5 @@ try {
 }
 const output = table(results);
 process.stdout.write(`${output}\n`);
-mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-const file = join(ROOT, 'bench', 'results', `scim-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: (await import('node:os')).cpus().length, results }, null, 2)}\n`);
+const file = writeResults('scim', results);
 process.stdout.write(`wrote ${file}\n`);
