@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { installPath } from './paths.js';
 import { z } from 'zod';
 
 /** Where the shipped defaults live; `IAM_CONFIG` may name a file that overrides them. */
-const DEFAULTS_FILE = fileURLToPath(new URL('../../config/default.json', import.meta.url));
+const DEFAULTS_FILE = installPath('config/default.json');
 
 const positiveInt = z.coerce.number().int().positive();
 

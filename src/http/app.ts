@@ -10,6 +10,7 @@ import { BirthrightService } from '../policy/birthright.js';
 import { PolicyChangeLog } from '../policy/changes.js';
 import { PolicyEngine } from '../policy/engine.js';
 import { GrantService } from '../policy/grants.js';
+import { SodExceptions } from '../policy/sod-exceptions.js';
 import { SodService } from '../policy/sod.js';
 import { PolicyStore } from '../policy/store.js';
 import { buildDiscovery } from '../scim/discovery.js';
@@ -35,6 +36,8 @@ export interface AppServices {
   changes: PolicyChangeLog;
   birthright: BirthrightService;
   sod: SodService;
+  /** approved exceptions to SoD rules */
+  sodExceptions: SodExceptions;
   policyStore: PolicyStore;
   grants: GrantService;
   /** answers access checks from memory; stop it with closeServices() */
@@ -65,6 +68,7 @@ export async function createServices(config: Config, db: Database, log: Logger):
     changes,
     birthright,
     sod,
+    sodExceptions: new SodExceptions(db),
     policyStore: new PolicyStore(db, changes, birthright),
     grants: new GrantService(db, changes, birthright, sod),
     engine,

@@ -22,6 +22,7 @@
 import { chunks, insertRows, placeholders } from '../db/batches.js';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { installPath } from '../config/paths.js';
 import { newEnforcer, newModelFromString, type Enforcer } from 'casbin';
 import { recordAudit } from '../audit/recorder.js';
 import type { Database, Sql, Transaction } from '../db/database.js';
@@ -49,7 +50,7 @@ const REPORTED_CHANGES = 100;
 // Remembered answers per rule before the memory starts over.
 const MEMO_LIMIT = 50_000;
 
-const MODEL_FILE = new URL('../../policies/birthright_model.conf', import.meta.url);
+const MODEL_FILE = installPath('policies/birthright_model.conf');
 let modelTemplate: string | undefined;
 
 /** The rule's condition as Casbin evaluates it: the matcher, and the literal values for its policy line. */
@@ -413,21 +414,17 @@ export interface RecomputeReport {
   ms: number;
 }
 
+function buildEvaluator(catalog: Catalog): Promise<BirthrightEvaluator> {
+  return BirthrightEvaluator.build(catalog.birthrightRules.values());
+}
+
 /** Keeps birthright grants in line with the rules, inside the caller's transaction. */
 export class BirthrightService {
-  private readonly evaluators = new WeakMap<Catalog, Promise<BirthrightEvaluator>>();
-
   constructor(private readonly db: Database, private readonly changes: PolicyChangeLog) {}
 
   /** The evaluator of a catalogue's rules, built once per catalogue. */
   evaluator(catalog: Catalog): Promise<BirthrightEvaluator> {
-    let evaluator = this.evaluators.get(catalog);
-    if (!evaluator) {
-      evaluator = BirthrightEvaluator.build(catalog.birthrightRules.values());
-      evaluator.catch(() => this.evaluators.delete(catalog));
-      this.evaluators.set(catalog, evaluator);
-    }
-    return evaluator;
+    return catalog.derived(buildEvaluator);
   }
 
   /** Recomputes the birthright grants of the given identities (or all) under `catalog`: writes the difference, audits it, records the change. */

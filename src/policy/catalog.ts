@@ -5,6 +5,7 @@
  * without applying it). Immutable: a change makes a new Catalog.
  */
 import type { Sql } from '../db/database.js';
+import { readPolicyState } from './changes.js';
 import { AccessIndex, AccessPolicyError, MAX_HIERARCHY_DEPTH, type AccessPolicy } from './access-index.js';
 import {
   catalogDocument, describeIssues, entitlementItem, parseItem, PolicyError, roleItem,
@@ -35,7 +36,7 @@ export class Catalog {
   readonly birthrightRules: ReadonlyMap<string, BirthrightRule>;
   readonly sodRules: ReadonlyMap<string, SodRule>;
   private readonly closures = new Map<string, Reached[]>();
-  private index?: AccessIndex;
+  private readonly derivedValues = new Map<(catalog: Catalog) => unknown, unknown>();
 
   private constructor(readonly document: CatalogDocument) {
     this.targets = new Map(document.targets.map((t) => [t.name, t]));
@@ -124,8 +125,22 @@ export class Catalog {
 
   /** The AccessIndex over accessPolicy(), built once per catalogue. */
   accessIndex(): AccessIndex {
-    this.index ??= AccessIndex.build(this.accessPolicy());
-    return this.index;
+    return this.derived(buildAccessIndex);
+  }
+
+  /**
+   * Something computed from this catalogue alone (an index, a rule evaluator), built on first use
+   * and kept with it, so it lives exactly as long as the policy version it describes. `build` is
+   * the key: pass a module-level function. A build that fails asynchronously is forgotten, so the
+   * next use tries again.
+   */
+  derived<T>(build: (catalog: Catalog) => T): T {
+    if (!this.derivedValues.has(build)) {
+      const value = build(this);
+      if (value instanceof Promise) value.catch(() => this.derivedValues.delete(build));
+      this.derivedValues.set(build, value);
+    }
+    return this.derivedValues.get(build) as T;
   }
 
   private check(): void {
@@ -188,6 +203,32 @@ export class Catalog {
     if (tooDeep.length > 0) {
       throw new PolicyError('invalid', `role inheritance deeper than ${MAX_HIERARCHY_DEPTH - 1} levels is refused (decisions follow at most ${MAX_HIERARCHY_DEPTH} links): ${tooDeep.slice(0, 5).map(roleItem).join(', ')}`);
     }
+  }
+}
+
+function buildAccessIndex(catalog: Catalog): AccessIndex {
+  return AccessIndex.build(catalog.accessPolicy());
+}
+
+/**
+ * The live catalogue, kept for as long as policy_state.version stays the same: every catalogue
+ * write bumps the version in its own transaction, so an equal version means equal content.
+ */
+export class CatalogCache {
+  private latest?: { version: number; catalog: Catalog };
+
+  /**
+   * The catalogue `sql` sees, and its version. With `lock` (inside a transaction) the
+   * policy_state row is locked first; make it the transaction's first read, so on MySQL the
+   * snapshot the rest of the transaction reads is taken after the lock.
+   */
+  async read(sql: Sql, lock?: 'share' | 'update'): Promise<{ version: number; catalog: Catalog }> {
+    const { version } = await readPolicyState(sql, lock);
+    if (this.latest?.version === version) return this.latest;
+    const catalog = await loadCatalog(sql);
+    // Without a lock the catalogue may move on while it is read: keep only a load bracketed by one version.
+    if (lock !== undefined || (await readPolicyState(sql)).version === version) this.latest = { version, catalog };
+    return { version, catalog };
   }
 }
 

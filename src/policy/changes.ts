@@ -9,7 +9,7 @@
  *   access_changes row per identity whose grants (or userName) changed.
  */
 import { insertRows } from '../db/batches.js';
-import { forUpdate, type Sql, type Transaction } from '../db/database.js';
+import { forShare, forUpdate, type Sql, type Transaction } from '../db/database.js';
 
 /** What changed, as listeners are told after commit. */
 export type PolicyChange =
@@ -35,7 +35,7 @@ export class PolicyChangeLog {
 
   /** Records a catalogue or rule change; returns the new policy version (which the audit event should carry). */
   async catalogChanged(tx: Transaction): Promise<number> {
-    const state = await this.lockState(tx);
+    const state = await readPolicyState(tx, 'update');
     const version = state.version + 1;
     await tx.execute('UPDATE policy_state SET version = ?, changed = ? WHERE id = 1', [version, new Date().toISOString()]);
     tx.afterCommit(() => this.emit({ kind: 'catalog', version }));
@@ -44,7 +44,7 @@ export class PolicyChangeLog {
 
   /** Records that many identities' grants changed at once: every instance reloads all grants. */
   async allGrantsChanged(tx: Transaction): Promise<number> {
-    const state = await this.lockState(tx);
+    const state = await readPolicyState(tx, 'update');
     const epoch = state.grantsEpoch + 1;
     await tx.execute('UPDATE policy_state SET grants_epoch = ?, changed = ? WHERE id = 1', [epoch, new Date().toISOString()]);
     tx.afterCommit(() => this.emit({ kind: 'allGrants', epoch }));
@@ -60,21 +60,19 @@ export class PolicyChangeLog {
     tx.afterCommit(() => this.emit({ kind: 'identities', identityIds: ids }));
   }
 
-  private async lockState(tx: Transaction): Promise<PolicyState> {
-    const [row] = await tx.query<{ version: number | string; grants_epoch: number | string; changed: string }>(
-      `SELECT version, grants_epoch, changed FROM policy_state WHERE id = 1${forUpdate(tx.dialect)}`);
-    if (!row) throw new Error('policy_state row is missing: run the migrations');
-    return { version: Number(row.version), grantsEpoch: Number(row.grants_epoch), changed: row.changed };
-  }
-
   private emit(change: PolicyChange): void {
     for (const listener of this.listeners) listener(change);
   }
 }
 
-/** Reads the polled row without locking it. */
-export async function readPolicyState(sql: Sql): Promise<PolicyState> {
-  const [row] = await sql.query<{ version: number | string; grants_epoch: number | string; changed: string }>('SELECT version, grants_epoch, changed FROM policy_state WHERE id = 1');
+/**
+ * Reads the polled row; inside a transaction `lock` locks it until the end (share: catalogue
+ * readers such as grants; update: catalogue writers, which so take turns).
+ */
+export async function readPolicyState(sql: Sql, lock?: 'share' | 'update'): Promise<PolicyState> {
+  const suffix = lock === 'update' ? forUpdate(sql.dialect) : lock === 'share' ? forShare(sql.dialect) : '';
+  const [row] = await sql.query<{ version: number | string; grants_epoch: number | string; changed: string }>(
+    `SELECT version, grants_epoch, changed FROM policy_state WHERE id = 1${suffix}`);
   if (!row) throw new Error('policy_state row is missing: run the migrations');
   return { version: Number(row.version), grantsEpoch: Number(row.grants_epoch), changed: row.changed };
 }

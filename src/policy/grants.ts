@@ -9,12 +9,11 @@ import { recordAudit } from '../audit/recorder.js';
 import { forUpdate, uniqueViolation, type Database, type Sql, type Transaction } from '../db/database.js';
 import type { ChangeContext } from '../identity/resources.js';
 import type { BirthrightService } from './birthright.js';
-import type { Catalog } from './catalog.js';
+import { CatalogCache, type Catalog } from './catalog.js';
 import type { PolicyChangeLog } from './changes.js';
 import { resolveIdentity, type IdentityRef } from './identity-ref.js';
 import { describeIssues, grantInput, parseItem, PolicyError, type Grant, type GrantSource } from './model.js';
 import type { SodService, SodViolation } from './sod.js';
-import { CatalogCache } from './store.js';
 
 /** The columns a Grant is read from, in grantFromRow's order. */
 export const GRANT_COLUMNS = 'id, identity_id, item, source, source_ref, granted_by, reason, valid_from, valid_until, created';

@@ -11,7 +11,7 @@
  */
 import { chunks, placeholders } from '../db/batches.js';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { installPath } from '../config/paths.js';
 import { newEnforcer, newModelFromString, type Enforcer } from 'casbin';
 import type { Database, Sql } from '../db/database.js';
 import type { Catalog } from './catalog.js';
@@ -20,7 +20,7 @@ import { identitiesById } from './identity-ref.js';
 import { PolicyError, type Risk, type SodRule } from './model.js';
 
 /** The Casbin model file SoD rules are evaluated in. */
-export const SOD_MODEL_FILE = fileURLToPath(new URL('../../policies/sod_model.conf', import.meta.url));
+export const SOD_MODEL_FILE = installPath('policies/sod_model.conf');
 
 /** Joins a side's items into one policy field; no item name can contain it. */
 const ITEM_SEPARATOR = '|';
@@ -69,7 +69,6 @@ interface CompiledRule {
   readonly enforcer: Enforcer;
 }
 
-const evaluators = new WeakMap<Catalog, Promise<SodEvaluator>>();
 
 /** The enabled SoD rules of one catalogue, ready to evaluate; immutable like the catalogue. */
 export class SodEvaluator {
@@ -83,13 +82,7 @@ export class SodEvaluator {
 
   /** The evaluator of `catalog`'s enabled SoD rules, built once per catalogue. */
   static build(catalog: Catalog): Promise<SodEvaluator> {
-    let built = evaluators.get(catalog);
-    if (!built) {
-      built = SodEvaluator.compile(catalog);
-      evaluators.set(catalog, built);
-      built.catch(() => evaluators.delete(catalog));
-    }
-    return built;
+    return catalog.derived(SodEvaluator.compile);
   }
 
   private static async compile(catalog: Catalog): Promise<SodEvaluator> {

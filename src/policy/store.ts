@@ -15,20 +15,18 @@
  * exist yet". Names never change: a put of an existing name replaces that entry.
  */
 import { chunks, insertRows, placeholders } from '../db/batches.js';
-import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../audit/recorder.js';
-import { forShare, forUpdate, type Database, type Sql, type Transaction } from '../db/database.js';
+import type { Database, Sql, Transaction } from '../db/database.js';
 import type { ChangeContext } from '../identity/resources.js';
 import type { BirthrightService, RecomputeReport } from './birthright.js';
-import { Catalog, loadCatalog } from './catalog.js';
+import { Catalog, CatalogCache } from './catalog.js';
 import type { PolicyChangeLog } from './changes.js';
 import { canonicalRuleExpression, RuleExpressionError } from './expression.js';
-import { identitiesById, resolveIdentity } from './identity-ref.js';
 import {
-  birthrightRuleInput, catalogDocument, describeIssues, entitlementInput, entitlementItem, PolicyError, roleInput, roleItem, sodExceptionInput, sodRuleInput, targetInput,
+  birthrightRuleInput, catalogDocument, describeIssues, entitlementInput, entitlementItem, PolicyError, roleInput, roleItem, sodRuleInput, targetInput,
   type BirthrightRule, type CatalogDocument, type Entitlement, type Role, type SodRule, type TargetInput,
 } from './model.js';
-import type { SodException } from './sod.js';
+import { readSodExceptions } from './sod-exceptions.js';
 
 /** A catalogue entry with its optimistic version and timestamps. */
 export type Versioned<T> = T & { version: number; created: string; lastModified: string };
@@ -57,36 +55,6 @@ export interface ReplaceResult {
   version: number;
   changes: ReplaceCounts;
   recompute: RecomputeReport;
-}
-
-/** Reads policy_state.version, optionally locking the row (share: catalogue readers; update: catalogue writers). */
-async function readVersion(sql: Sql, lock?: 'share' | 'update'): Promise<number> {
-  const suffix = lock === 'update' ? forUpdate(sql.dialect) : lock === 'share' ? forShare(sql.dialect) : '';
-  const [row] = await sql.query<{ version: number | string }>(`SELECT version FROM policy_state WHERE id = 1${suffix}`);
-  if (!row) throw new Error('policy_state row is missing: run the migrations');
-  return Number(row.version);
-}
-
-/**
- * The live catalogue, kept for as long as policy_state.version stays the same: every catalogue
- * write bumps the version in its own transaction, so an equal version means equal content.
- */
-export class CatalogCache {
-  private latest?: { version: number; catalog: Catalog };
-
-  /**
-   * The catalogue `sql` sees, and its version. With `lock` (inside a transaction) the
-   * policy_state row is locked first; make it the transaction's first read, so on MySQL the
-   * snapshot the rest of the transaction reads is taken after the lock.
-   */
-  async read(sql: Sql, lock?: 'share' | 'update'): Promise<{ version: number; catalog: Catalog }> {
-    const version = await readVersion(sql, lock);
-    if (this.latest?.version === version) return this.latest;
-    const catalog = await loadCatalog(sql);
-    // Without a lock the catalogue may move on while it is read: keep only a load bracketed by one version.
-    if (lock !== undefined || (await readVersion(sql)) === version) this.latest = { version, catalog };
-    return { version, catalog };
-  }
 }
 
 /** What still refers to a catalogue entry, by kind of referrer. */
@@ -423,63 +391,6 @@ export class PolicyStore {
     await this.remove(SOD_RULES, [name], ctx, ifVersion);
   }
 
-  /** Recorded SoD exceptions, valid or expired; the identity by id or userName. */
-  async listSodExceptions(filter: { rule?: string; identityId?: string } = {}): Promise<SodException[]> {
-    let identityId: string | undefined;
-    if (filter.identityId !== undefined) {
-      identityId = (await resolveIdentity(this.db, filter.identityId))?.id;
-      if (identityId === undefined) return [];
-    }
-    return readSodExceptions(this.db, { rule: filter.rule, identityId });
-  }
-
-  /**
-   * Records an approved exception: the identity may break the rule (until validUntil, if given).
-   * One exception per rule and identity; recording another replaces it (a renewal).
-   */
-  async createSodException(input: unknown, ctx: ChangeContext): Promise<SodException> {
-    const request = parseWith(sodExceptionInput, 'SoD exception', input);
-    const validUntil = request.validUntil == null ? null : new Date(request.validUntil).toISOString();
-    const now = new Date().toISOString();
-    if (validUntil !== null && validUntil <= now) throw new PolicyError('invalid', `validUntil ${validUntil} is already past`);
-    return this.db.transaction(async (tx) => {
-      const { catalog } = await this.catalogs.read(tx, 'share');
-      if (!catalog.sodRules.has(request.rule)) throw new PolicyError('notFound', `SoD rule ${request.rule} does not exist`);
-      const identity = await resolveIdentity(tx, request.identity);
-      if (!identity) throw new PolicyError('notFound', `identity ${request.identity} does not exist`);
-      const previous = await lockSodException(tx, 'rule = ? AND identity_id = ?', [request.rule, identity.id]);
-      const exception: SodException = {
-        id: previous?.id ?? randomUUID(), rule: request.rule, identityId: identity.id, userName: identity.userName,
-        reason: request.reason, approvedBy: request.approvedBy, validUntil, created: now,
-      };
-      if (previous) {
-        await tx.execute('UPDATE sod_exceptions SET reason = ?, approved_by = ?, valid_until = ?, created = ? WHERE id = ?',
-          [exception.reason, exception.approvedBy, exception.validUntil, exception.created, exception.id]);
-      } else {
-        await tx.execute('INSERT INTO sod_exceptions (id, rule, identity_id, reason, approved_by, valid_until, created) VALUES (?, ?, ?, ?, ?, ?, ?)',
-          [exception.id, exception.rule, exception.identityId, exception.reason, exception.approvedBy, exception.validUntil, exception.created]);
-      }
-      await recordAudit(tx, {
-        actor: ctx.actor, action: previous ? 'sodException.update' : 'sodException.create', targetType: 'sodException', targetId: exception.id,
-        requestId: ctx.requestId, details: { ...(previous && { before: previous }), after: exception },
-      });
-      return exception;
-    });
-  }
-
-  /** Deletes a recorded exception; grants it allowed stay, and show in the violations report from then on. */
-  async deleteSodException(id: string, ctx: ChangeContext): Promise<void> {
-    await this.db.transaction(async (tx) => {
-      const previous = await lockSodException(tx, 'id = ?', [id]);
-      if (!previous) throw new PolicyError('notFound', `SoD exception ${id} does not exist`);
-      await tx.execute('DELETE FROM sod_exceptions WHERE id = ?', [id]);
-      await recordAudit(tx, {
-        actor: ctx.actor, action: 'sodException.delete', targetType: 'sodException', targetId: id, requestId: ctx.requestId,
-        details: { before: previous },
-      });
-    });
-  }
-
   /**
    * Replaces the whole live policy by `doc` (an import, or the first-start seed): one transaction,
    * one new policy version (none when nothing differs), one audit event, and the birthright
@@ -701,40 +612,3 @@ function diffDocuments(before: CatalogDocument, after: CatalogDocument): Documen
   };
 }
 
-interface ExceptionRow {
-  id: string;
-  rule: string;
-  identity_id: string;
-  reason: string | null;
-  approved_by: string;
-  valid_until: string | null;
-  created: string;
-}
-
-/** Locks the exception `where` selects (or, on MySQL, the gap it would fill) and reads it. */
-async function lockSodException(tx: Transaction, where: string, params: string[]): Promise<SodException | undefined> {
-  const [row] = await tx.query<{ id: string }>(`SELECT id FROM sod_exceptions WHERE ${where}${forUpdate(tx.dialect)}`, params);
-  return row ? (await readSodExceptions(tx, { id: row.id }))[0] : undefined;
-}
-
-/** Recorded exceptions (valid or not), by rule then identity, each with its identity's userName. */
-export async function readSodExceptions(sql: Sql, filter: { rule?: string; identityId?: string; id?: string } = {}): Promise<SodException[]> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  for (const [column, value] of [['id', filter.id], ['rule', filter.rule], ['identity_id', filter.identityId]] as const) {
-    if (value === undefined) continue;
-    where.push(`${column} = ?`);
-    params.push(value);
-  }
-  const rows = await sql.query<ExceptionRow>(
-    `SELECT id, rule, identity_id, reason, approved_by, valid_until, created FROM sod_exceptions${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY rule, identity_id`,
-    params);
-  const names = await identitiesById(sql, rows.map((r) => r.identity_id));
-  return rows.map((row) => {
-    const userName = names.get(row.identity_id)?.userName;
-    return {
-      id: row.id, rule: row.rule, identityId: row.identity_id, ...(userName !== undefined && { userName }),
-      reason: row.reason, approvedBy: row.approved_by, validUntil: row.valid_until, created: row.created,
-    };
-  });
-}

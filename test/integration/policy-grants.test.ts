@@ -8,6 +8,7 @@ import { effectiveAccess } from '../../src/policy/effective-access.js';
 import { GrantService } from '../../src/policy/grants.js';
 import { PolicyError, type CatalogDocumentInput, type GrantInput } from '../../src/policy/model.js';
 import { SodService } from '../../src/policy/sod.js';
+import { SodExceptions } from '../../src/policy/sod-exceptions.js';
 import { PolicyStore } from '../../src/policy/store.js';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -58,6 +59,7 @@ async function refusal(work: Promise<unknown>): Promise<PolicyError> {
 onEachDatabase('policy grants, SoD and effective access', (database) => {
   let identities: IdentityService;
   let store: PolicyStore;
+  let exceptions: SodExceptions;
   let grants: GrantService;
   let sod: SodService;
 
@@ -75,6 +77,7 @@ onEachDatabase('policy grants, SoD and effective access', (database) => {
     const birthright = new BirthrightService(db, changes);
     identities = new IdentityService(db, changes);
     store = new PolicyStore(db, changes, birthright);
+    exceptions = new SodExceptions(db);
     sod = new SodService(db);
     grants = new GrantService(db, changes, birthright, sod);
     await store.replaceAll(POLICY, { actor: 'test:setup' });
@@ -276,7 +279,7 @@ onEachDatabase('policy grants, SoD and effective access', (database) => {
       const { db } = database();
       const who = await person();
       await grant(who.id, 'role:accountant');
-      const exception = await store.createSodException({ rule: 'pay-what-you-enter', identity: who.userName, reason: 'two-person office', approvedBy: 'cfo@example.com', validUntil: inDays(90) }, ctx);
+      const exception = await exceptions.create({ rule: 'pay-what-you-enter', identity: who.userName, reason: 'two-person office', approvedBy: 'cfo@example.com', validUntil: inDays(90) }, ctx);
       const { grant: made } = await grant(who.id, 'role:payment-approver');
       const [event] = await db.query<{ details: string }>("SELECT details FROM audit_events WHERE action = 'grant.create' AND target_id = ?", [made.id]);
       expect(JSON.parse(event!.details).sodExceptions).to.deep.equal([{
@@ -286,7 +289,7 @@ onEachDatabase('policy grants, SoD and effective access', (database) => {
 
       const later = await person();
       await grant(later.id, 'role:accountant');
-      await store.createSodException({ rule: 'pay-what-you-enter', identity: later.id, reason: 'cover', approvedBy: 'cfo@example.com', validUntil: inDays(1) }, ctx);
+      await exceptions.create({ rule: 'pay-what-you-enter', identity: later.id, reason: 'cover', approvedBy: 'cfo@example.com', validUntil: inDays(1) }, ctx);
       await db.execute('UPDATE sod_exceptions SET valid_until = ? WHERE identity_id = ?', [inDays(-1), later.id]);
       const err = await refusal(grant(later.id, 'role:payment-approver'));
       expect(err.kind).to.equal('sod');
@@ -298,8 +301,8 @@ onEachDatabase('policy grants, SoD and effective access', (database) => {
       await grant(who.id, 'role:vendor-admin');
       await grant(who.id, 'ent:ldap/treasury');
       await grant(who.id, 'role:finance-reader');
-      await store.createSodException({ rule: 'vendor-and-pay', identity: colleague.id, reason: 'x', approvedBy: 'cfo@example.com' }, ctx);
-      await store.createSodException({ rule: 'pay-what-you-enter', identity: who.id, reason: 'x', approvedBy: 'cfo@example.com' }, ctx);
+      await exceptions.create({ rule: 'vendor-and-pay', identity: colleague.id, reason: 'x', approvedBy: 'cfo@example.com' }, ctx);
+      await exceptions.create({ rule: 'pay-what-you-enter', identity: who.id, reason: 'x', approvedBy: 'cfo@example.com' }, ctx);
       const err = await refusal(grant(who.id, 'role:accountant'));
       expect(err.details).to.include({ rule: 'vendor-and-pay' });
     });
@@ -307,9 +310,9 @@ onEachDatabase('policy grants, SoD and effective access', (database) => {
     it('a violation that already exists does not block unrelated grants', async () => {
       const who = await person();
       await grant(who.id, 'role:accountant');
-      const exception = await store.createSodException({ rule: 'pay-what-you-enter', identity: who.id, reason: 'x', approvedBy: 'cfo@example.com' }, ctx);
+      const exception = await exceptions.create({ rule: 'pay-what-you-enter', identity: who.id, reason: 'x', approvedBy: 'cfo@example.com' }, ctx);
       await grant(who.id, 'role:payment-approver');
-      await store.deleteSodException(exception.id, ctx);
+      await exceptions.remove(exception.id, ctx);
       expect((await grant(who.id, 'ent:ldap/wiki')).created).to.equal(true);
     });
 
@@ -327,7 +330,7 @@ onEachDatabase('policy grants, SoD and effective access', (database) => {
       const excepted = await person();
       const future = await person();
       await grant(plain.id, 'role:senior-accountant');
-      const exception = await store.createSodException({ rule: 'pay-what-you-enter', identity: excepted.id, reason: 'x', approvedBy: 'cfo@example.com' }, ctx);
+      const exception = await exceptions.create({ rule: 'pay-what-you-enter', identity: excepted.id, reason: 'x', approvedBy: 'cfo@example.com' }, ctx);
       for (const id of [plain.id, excepted.id]) {
         // Birthright grants are never held back by SoD, so a violation can exist without an exception.
         await db.execute("INSERT INTO grants (id, identity_id, item, source, source_ref, granted_by, created) VALUES (?, ?, 'role:payment-approver', 'manual', 'seeded', 'test', ?)",

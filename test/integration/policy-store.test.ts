@@ -8,6 +8,7 @@ import { PolicyChangeLog, readPolicyState, type PolicyChange } from '../../src/p
 import { GrantService } from '../../src/policy/grants.js';
 import { PolicyError, type CatalogDocumentInput } from '../../src/policy/model.js';
 import { SodService } from '../../src/policy/sod.js';
+import { SodExceptions } from '../../src/policy/sod-exceptions.js';
 import { PolicyStore } from '../../src/policy/store.js';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -29,6 +30,7 @@ const fresh = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
 
 onEachDatabase('policy store', (database) => {
   let store: PolicyStore;
+  let exceptions: SodExceptions;
   let grants: GrantService;
   let identities: IdentityService;
   let changes: PolicyChangeLog;
@@ -48,6 +50,7 @@ onEachDatabase('policy store', (database) => {
     const birthright = new BirthrightService(db, changes);
     identities = new IdentityService(db, changes);
     store = new PolicyStore(db, changes, birthright);
+    exceptions = new SodExceptions(db);
     grants = new GrantService(db, changes, birthright, new SodService(db));
     await store.putTarget({ name: 'ldap', type: 'ldap' }, ctx);
     await store.putTarget({ name: 'github', type: 'github' }, ctx);
@@ -289,38 +292,38 @@ onEachDatabase('policy store', (database) => {
       await store.putSodRule({ name: rule, left: { items: ['ent:ldap/ops'] }, right: { items: ['ent:ldap/finance'] } }, ctx);
       const who = await person('Ops');
       const until = new Date(Date.now() + 5 * 86_400_000).toISOString();
-      const first = await store.createSodException({ rule, identity: who, reason: 'small team', approvedBy: 'ciso@example.com', validUntil: until }, ctx);
+      const first = await exceptions.create({ rule, identity: who, reason: 'small team', approvedBy: 'ciso@example.com', validUntil: until }, ctx);
       expect(first).to.include({ rule, identityId: who, reason: 'small team', approvedBy: 'ciso@example.com', validUntil: until });
       expect(first.userName).to.match(/@example\.com$/);
-      const renewed = await store.createSodException({ rule, identity: first.userName!, reason: 'still small', approvedBy: 'ciso@example.com' }, ctx);
+      const renewed = await exceptions.create({ rule, identity: first.userName!, reason: 'still small', approvedBy: 'ciso@example.com' }, ctx);
       expect(renewed).to.include({ id: first.id, reason: 'still small', validUntil: null });
-      expect(await store.listSodExceptions({ rule })).to.deep.equal([renewed]);
-      expect(await store.listSodExceptions({ identityId: first.userName!.toUpperCase() })).to.deep.equal([renewed]);
-      expect(await store.listSodExceptions({ identityId: 'ghost' })).to.deep.equal([]);
+      expect(await exceptions.list({ rule })).to.deep.equal([renewed]);
+      expect(await exceptions.list({ identityId: first.userName!.toUpperCase() })).to.deep.equal([renewed]);
+      expect(await exceptions.list({ identityId: 'ghost' })).to.deep.equal([]);
       expect((await detailsOf('sodException.create', first.id))[0]!.after).to.deep.include({ reason: 'small team' });
       expect((await detailsOf('sodException.update', first.id))[0]!.before).to.deep.include({ reason: 'small team' });
-      await store.deleteSodException(first.id, ctx);
-      expect(await store.listSodExceptions({ rule })).to.deep.equal([]);
+      await exceptions.remove(first.id, ctx);
+      expect(await exceptions.list({ rule })).to.deep.equal([]);
       expect(await detailsOf('sodException.delete', first.id)).to.have.length(1);
-      expect((await refusal(store.deleteSodException(first.id, ctx))).kind).to.equal('notFound');
+      expect((await refusal(exceptions.remove(first.id, ctx))).kind).to.equal('notFound');
     });
 
     it('refuses exceptions for unknown rules and identities, and ones already over', async () => {
       const who = await person('Ops');
       const rule = (await store.listSodRules())[0]!.name;
-      expect((await refusal(store.createSodException({ rule: 'ghost', identity: who, reason: 'x', approvedBy: 'y' }, ctx))).kind).to.equal('notFound');
-      expect((await refusal(store.createSodException({ rule, identity: 'ghost', reason: 'x', approvedBy: 'y' }, ctx))).kind).to.equal('notFound');
-      const past = await refusal(store.createSodException({ rule, identity: who, reason: 'x', approvedBy: 'y', validUntil: '2001-01-01T00:00:00Z' }, ctx));
+      expect((await refusal(exceptions.create({ rule: 'ghost', identity: who, reason: 'x', approvedBy: 'y' }, ctx))).kind).to.equal('notFound');
+      expect((await refusal(exceptions.create({ rule, identity: 'ghost', reason: 'x', approvedBy: 'y' }, ctx))).kind).to.equal('notFound');
+      const past = await refusal(exceptions.create({ rule, identity: who, reason: 'x', approvedBy: 'y', validUntil: '2001-01-01T00:00:00Z' }, ctx));
       expect(past.kind).to.equal('invalid');
-      expect((await refusal(store.createSodException({ rule, identity: who, approvedBy: 'y' }, ctx))).message).to.match(/reason:/);
+      expect((await refusal(exceptions.create({ rule, identity: who, approvedBy: 'y' }, ctx))).message).to.match(/reason:/);
     });
 
     it('deleting a rule deletes its exceptions with it', async () => {
       const rule = fresh('sod');
       await store.putSodRule({ name: rule, left: { items: ['ent:ldap/ops'] }, right: { items: ['ent:ldap/finance'] } }, ctx);
-      const exception = await store.createSodException({ rule, identity: await person('Ops'), reason: 'x', approvedBy: 'y' }, ctx);
+      const exception = await exceptions.create({ rule, identity: await person('Ops'), reason: 'x', approvedBy: 'y' }, ctx);
       await store.deleteSodRule(rule, ctx);
-      expect(await store.listSodExceptions({ rule })).to.deep.equal([]);
+      expect(await exceptions.list({ rule })).to.deep.equal([]);
       expect((await detailsOf('sodRule.delete', rule))[0]).to.deep.include({ exceptionsDeleted: [exception.id] });
     });
   });

@@ -2,6 +2,7 @@ import type { Config } from '../../config/index.js';
 import type { Database } from '../../db/database.js';
 import type { PolicyEngine } from '../../policy/engine.js';
 import type { GrantService } from '../../policy/grants.js';
+import type { SodExceptions } from '../../policy/sod-exceptions.js';
 import type { SodService } from '../../policy/sod.js';
 import type { PolicyStore } from '../../policy/store.js';
 
@@ -12,5 +13,6 @@ export interface ApiDeps {
   policyStore: PolicyStore;
   grants: GrantService;
   sod: SodService;
+  sodExceptions: SodExceptions;
   engine: PolicyEngine;
 }

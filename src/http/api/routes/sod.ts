@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { PolicyError, RISKS, sodExceptionInput } from '../../../policy/model.js';
-import { readSodExceptions } from '../../../policy/store.js';
+import { readSodExceptions } from '../../../policy/sod-exceptions.js';
 import type { ApiDeps } from '../deps.js';
 import { API_PREFIX, defineRoute, type ApiRoute } from '../route.js';
 import { listOf, pathText, requestSchema, responseSchema } from '../schemas.js';
@@ -61,7 +61,7 @@ export function sodRoutes(deps: ApiDeps): ApiRoute[] {
       }),
       responses: { 200: { description: 'the exceptions', schema: SodExceptionList } },
       async handle({ query }) {
-        const items = await deps.policyStore.listSodExceptions({
+        const items = await deps.sodExceptions.list({
           ...(query.rule !== undefined && { rule: query.rule }),
           ...(query.identity !== undefined && { identityId: query.identity }),
         });
@@ -76,7 +76,7 @@ export function sodRoutes(deps: ApiDeps): ApiRoute[] {
       responses: { 201: { description: 'recorded', schema: SodExceptionSchema, headers: { Location: 'the exception\'s URL' } } },
       errors: [404, 422],
       async handle({ body }, call) {
-        const exception = await deps.policyStore.createSodException(body, call.change);
+        const exception = await deps.sodExceptions.create(body, call.change);
         return { status: 201, body: exception, headers: { Location: `${API_PREFIX}/sod-exceptions/${encodeURIComponent(exception.id)}` } };
       },
     }),
@@ -100,7 +100,7 @@ export function sodRoutes(deps: ApiDeps): ApiRoute[] {
       responses: { 204: { description: 'withdrawn' } },
       errors: [404],
       async handle({ params }, call) {
-        await deps.policyStore.deleteSodException(params.id, call.change);
+        await deps.sodExceptions.remove(params.id, call.change);
         return { status: 204 };
       },
     }),
