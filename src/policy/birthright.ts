@@ -454,6 +454,9 @@ export class BirthrightService {
 
   /** The enabled deny rules of `catalog` that keep `item` (or something it gives) from this identity. */
   async denyingRules(sql: Sql, catalog: Catalog, identityId: string, item: string): Promise<string[]> {
+    // Reading the identity's attributes is only worth it when a deny rule could apply at all.
+    const deniable = new Set([...catalog.birthrightRules.values()].filter((r) => r.enabled && r.effect === 'deny').map((r) => r.item));
+    if (!catalog.closure(item).some((reached) => deniable.has(reached.item))) return [];
     const attrs = (await loadIdentityAttributes(sql, [identityId])).get(identityId);
     if (!attrs) return [];
     const evaluator = await this.evaluator(catalog);

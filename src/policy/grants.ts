@@ -226,16 +226,11 @@ export class GrantService {
 
   /** Refuses an item when an enabled deny rule keeps this identity from it or from anything it gives. */
   private async refuseDenied(tx: Transaction, catalog: Catalog, identity: IdentityRef, item: string): Promise<void> {
-    const deniedItems = new Map<string, string[]>();
-    for (const rule of catalog.birthrightRules.values()) {
-      if (rule.enabled && rule.effect === 'deny') deniedItems.set(rule.item, [...(deniedItems.get(rule.item) ?? []), rule.name]);
-    }
-    // Reading the identity's attributes is only worth it when a deny rule could apply at all.
-    const reachable = catalog.closure(item).filter((r) => deniedItems.has(r.item));
-    if (reachable.length === 0) return;
     const rules = await this.birthright.denyingRules(tx, catalog, identity.id, item);
     if (rules.length === 0) return;
-    const { item: denied, path } = reachable.find((r) => deniedItems.get(r.item)!.some((name) => rules.includes(name))) ?? reachable[0]!;
+    // The message names the denied item and how the granted one leads to it.
+    const deniedItems = new Set(rules.map((name) => catalog.birthrightRules.get(name)!.item));
+    const { item: denied, path } = catalog.closure(item).find((reached) => deniedItems.has(reached.item))!;
     const route = path.length > 1 ? ` (through ${path.join(' -> ')})` : '';
     throw new PolicyError('invalid',
       `${identity.userName} may not hold ${denied}${route}: deny rule${rules.length > 1 ? 's' : ''} ${rules.join(', ')} match${rules.length > 1 ? '' : 'es'} them`,
