@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { SCOPES } from '../../auth/scopes.js';
 import type { ApiPolicy } from './authorize.js';
 import { ERROR_CODES, type ErrorStatus } from './errors.js';
-import { colonPath, routeKey, type ApiRoute } from './route.js';
+import { routeKey, type ApiRoute } from './route.js';
 import { API_SCHEMAS, namedSchemas, type SchemaDirection } from './schemas.js';
 
 type Json = Record<string, unknown>;
@@ -111,7 +111,7 @@ function errorStatuses(route: ApiRoute): ErrorStatus[] {
 
 function operation(route: ApiRoute, policy: ApiPolicy, prefix: string): Json {
   const key = routeKey(route);
-  const scopes = route.public ? [] : policy.scopesAllowing(`${prefix}${colonPath(route.path)}`.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}'), route.method);
+  const scopes = route.public ? [] : policy.scopesAllowing(`${prefix}${route.path}`, route.method);
   const access = route.public
     ? 'No token needed.'
     : scopes.length > 0 ? `Scopes allowed by the API policy: ${scopes.join(', ')}.` : 'No scope is allowed this by the API policy.';
