@@ -1,49 +1,11 @@
 import { API_PREFIX, type ApiRoute } from '../../src/http/api/route.js';
+import { jsonClient, type JsonClient, type JsonResponse } from './json-client.js';
 
-/** A minimal client of /api/v1 over fetch for tests: JSON in, status, headers and parsed JSON out. */
-export interface ApiResponse<T = any> {
-  status: number;
-  headers: Headers;
-  body: T;
-  text: string;
-}
-
-export interface ApiClient {
-  request<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
-  get<T = any>(path: string, headers?: Record<string, string>): Promise<ApiResponse<T>>;
-  post<T = any>(path: string, body: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
-  put<T = any>(path: string, body: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>>;
-  delete<T = any>(path: string, headers?: Record<string, string>): Promise<ApiResponse<T>>;
-}
+export type { JsonResponse as ApiResponse, JsonClient as ApiClient } from './json-client.js';
 
 /** A client for `apiUrl` (…/api/v1) sending `token` as a bearer token; a string body is sent as is. */
-export function apiClient(apiUrl: string, token?: string): ApiClient {
-  const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${apiUrl}${path}`, {
-      method,
-      headers: {
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...headers,
-      },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    return { status: res.status, headers: res.headers, body: parsed as any, text };
-  };
-  return {
-    request,
-    get: (path, headers) => request('GET', path, undefined, headers),
-    post: (path, body, headers) => request('POST', path, body, headers),
-    put: (path, body, headers) => request('PUT', path, body, headers),
-    delete: (path, headers) => request('DELETE', path, undefined, headers),
-  };
+export function apiClient(apiUrl: string, token?: string): JsonClient {
+  return jsonClient(apiUrl, 'application/json', token);
 }
 
 /** A request for one declared route: its concrete path (with query) and body. */
@@ -108,7 +70,7 @@ export function routeFor(routes: readonly ApiRoute[], method: string, path: stri
  * Throws unless a response is one its route declares: a declared status, and a JSON body that
  * parses with the declared response schema (an empty body where none is declared).
  */
-export function checkContract(routes: readonly ApiRoute[], method: string, path: string, res: ApiResponse): void {
+export function checkContract(routes: readonly ApiRoute[], method: string, path: string, res: JsonResponse): void {
   const route = routeFor(routes, method, path);
   const spec = route.responses[res.status as 200 | 201 | 204];
   if (!spec) throw new Error(`${method} ${path} answered ${res.status}, which its route does not declare: ${res.text.slice(0, 300)}`);
@@ -121,18 +83,8 @@ export function checkContract(routes: readonly ApiRoute[], method: string, path:
 }
 
 /** apiClient() whose every 2xx answer is checked against its route's declared contract. */
-export function contractClient(apiUrl: string, token: string, routes: readonly ApiRoute[]): ApiClient {
-  const plain = apiClient(apiUrl, token);
-  const request = async (method: string, path: string, body?: unknown, headers?: Record<string, string>) => {
-    const res = await plain.request(method, path, body, headers);
+export function contractClient(apiUrl: string, token: string, routes: readonly ApiRoute[]): JsonClient {
+  return jsonClient(apiUrl, 'application/json', token, (method, path, res) => {
     if (res.status < 300) checkContract(routes, method, path, res);
-    return res;
-  };
-  return {
-    request,
-    get: (path, headers) => request('GET', path, undefined, headers),
-    post: (path, body, headers) => request('POST', path, body, headers),
-    put: (path, body, headers) => request('PUT', path, body, headers),
-    delete: (path, headers) => request('DELETE', path, undefined, headers),
-  };
+  });
 }
