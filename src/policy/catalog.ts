@@ -4,7 +4,7 @@
  * loadCatalog(), or built from a policies/ document (which is how simulate tries a change
  * without applying it). Immutable: a change makes a new Catalog.
  */
-import type { Sql } from '../db/database.js';
+import type { Database, Sql } from '../db/database.js';
 import { readPolicyState } from './changes.js';
 import { AccessIndex, AccessPolicyError, MAX_HIERARCHY_DEPTH, type AccessPolicy } from './access-index.js';
 import {
@@ -215,7 +215,18 @@ function buildAccessIndex(catalog: Catalog): AccessIndex {
  * write bumps the version in its own transaction, so an equal version means equal content.
  */
 export class CatalogCache {
+  private static readonly byDatabase = new WeakMap<Database, CatalogCache>();
   private latest?: { version: number; catalog: Catalog };
+
+  /** The one cache of a database's catalogue, shared by every service on it, so a new version is loaded once. */
+  static of(db: Database): CatalogCache {
+    let cache = CatalogCache.byDatabase.get(db);
+    if (!cache) {
+      cache = new CatalogCache();
+      CatalogCache.byDatabase.set(db, cache);
+    }
+    return cache;
+  }
 
   /**
    * The catalogue `sql` sees, and its version. With `lock` (inside a transaction) the

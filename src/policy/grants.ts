@@ -93,7 +93,6 @@ const DAY_MS = 86_400_000;
 
 /** Makes, revokes and lists grants, enforcing validity, deny rules, role durations and SoD on the way in. */
 export class GrantService {
-  private readonly catalogs = new CatalogCache();
 
   constructor(
     private readonly db: Database,
@@ -162,7 +161,7 @@ export class GrantService {
         // grant to this identity has committed.
         const identity = await lockIdentity(tx, request.identity);
         identityId = identity.id;
-        const { catalog } = await this.catalogs.read(tx, 'share');
+        const { catalog } = await CatalogCache.of(this.db).read(tx, 'share');
         if (!catalog.has(request.item)) throw new PolicyError('notFound', `${request.item} does not exist in the policy`);
         const existing = await findGrant(tx, identity.id, request.item, request.source, request.sourceRef);
         const expired = existing !== undefined && existing.validUntil !== null && existing.validUntil <= now.toISOString();

@@ -14,7 +14,6 @@ import type { SodException } from './sod.js';
 
 /** Records, lists and withdraws SoD exceptions, each change audited. */
 export class SodExceptions {
-  private readonly catalogs = new CatalogCache();
 
   constructor(private readonly db: Database) {}
 
@@ -40,7 +39,7 @@ export class SodExceptions {
     const now = new Date().toISOString();
     if (validUntil !== null && validUntil <= now) throw new PolicyError('invalid', `validUntil ${validUntil} is already past`);
     return this.db.transaction(async (tx) => {
-      const { catalog } = await this.catalogs.read(tx, 'share');
+      const { catalog } = await CatalogCache.of(this.db).read(tx, 'share');
       if (!catalog.sodRules.has(request.rule)) throw new PolicyError('notFound', `SoD rule ${request.rule} does not exist`);
       const identity = await resolveIdentity(tx, request.identity);
       if (!identity) throw new PolicyError('notFound', `identity ${request.identity} does not exist`);

@@ -302,7 +302,6 @@ const AUDITED_NAMES = 200;
 
 /** Reads and changes the live catalogue; see the top of this file for what every write does. */
 export class PolicyStore {
-  private readonly catalogs = new CatalogCache();
 
   constructor(
     private readonly db: Database,
@@ -312,7 +311,7 @@ export class PolicyStore {
 
   /** The live catalogue (as `sql` sees it, when given a transaction). */
   async catalog(sql?: Sql): Promise<Catalog> {
-    return (await this.catalogs.read(sql ?? this.db)).catalog;
+    return (await CatalogCache.of(this.db).read(sql ?? this.db)).catalog;
   }
 
   listTargets(): Promise<Versioned<TargetInput>[]> {
@@ -405,7 +404,7 @@ export class PolicyStore {
       birthrightRules: parsed.birthrightRules.map(normalizeBirthrightRule),
     };
     return this.db.transaction(async (tx) => {
-      const { version: current, catalog: before } = await this.catalogs.read(tx, 'update');
+      const { version: current, catalog: before } = await CatalogCache.of(this.db).read(tx, 'update');
       const after = Catalog.fromDocument(next);
       const diff = diffDocuments(before.document, after.document);
       const counts = Object.fromEntries(COLLECTIONS.map((c) => [c, { created: diff[c].created.length, updated: diff[c].updated.length, deleted: diff[c].deleted.length }])) as ReplaceCounts;
@@ -467,7 +466,7 @@ export class PolicyStore {
 
   private async list<T>(kind: Kind<T>): Promise<Versioned<T>[]> {
     return this.db.transaction(async (tx) => {
-      const { catalog } = await this.catalogs.read(tx);
+      const { catalog } = await CatalogCache.of(this.db).read(tx);
       const rows = await tx.query<Record<string, string | number>>(`SELECT ${kind.keyColumns.join(', ')}, version, created, last_modified FROM ${kind.table}`);
       const stamps = new Map(rows.map((r) => [label(kind.keyColumns.map((k) => String(r[k]))), toStamp(r)]));
       return (catalog.document[kind.collection] as T[]).map((entry) => ({ ...entry, ...stamps.get(label(kind.key(entry)))! }));
@@ -476,7 +475,7 @@ export class PolicyStore {
 
   private async get<T>(kind: Kind<T>, key: string[]): Promise<Versioned<T>> {
     return this.db.transaction(async (tx) => {
-      const { catalog } = await this.catalogs.read(tx);
+      const { catalog } = await CatalogCache.of(this.db).read(tx);
       const entry = findEntry(catalog, kind, key);
       const stamp = await readStamp(tx, kind, key);
       if (entry === undefined || !stamp) throw new PolicyError('notFound', `${kind.noun} ${label(key)} does not exist`);
@@ -488,7 +487,7 @@ export class PolicyStore {
     const entry = kind.parse(input);
     const key = kind.key(entry);
     return this.db.transaction(async (tx) => {
-      const { catalog: before } = await this.catalogs.read(tx, 'update');
+      const { catalog: before } = await CatalogCache.of(this.db).read(tx, 'update');
       const stamp = await readStamp(tx, kind, key);
       checkVersion(kind, key, stamp, ifVersion);
       const list = before.document[kind.collection] as T[];
@@ -517,7 +516,7 @@ export class PolicyStore {
 
   private async remove<T>(kind: Kind<T>, key: string[], ctx: ChangeContext, ifVersion?: number): Promise<{ recompute?: RecomputeReport }> {
     return this.db.transaction(async (tx) => {
-      const { catalog: before } = await this.catalogs.read(tx, 'update');
+      const { catalog: before } = await CatalogCache.of(this.db).read(tx, 'update');
       const stamp = await readStamp(tx, kind, key);
       const previous = findEntry(before, kind, key);
       if (!stamp || previous === undefined) throw new PolicyError('notFound', `${kind.noun} ${label(key)} does not exist`);
