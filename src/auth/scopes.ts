@@ -8,7 +8,7 @@ export const SCOPES = {
   approver: 'read the catalogue, grants and effective access; create and revoke grants; record SoD exceptions',
   reviewer: 'read the catalogue, grants, effective access and SoD violations',
   auditor: 'read everything, export and verify the audit trail, call the check API; change nothing',
-  'hr-system': 'push people and groups through SCIM (read and write)',
+  'hr-system': 'push people and groups through SCIM (read and write); upload HR feed files and read feed reports',
   'scim:read': 'read Users, Groups and discovery documents through SCIM',
   'scim:write': 'create, change and delete Users and Groups through SCIM',
   'authz:check': 'ask POST /api/v1/authz/check whether a subject may do an action (for applications)',

@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
+import { ConnectorConfigError } from '../provisioning/registry.js';
 import { Database } from '../db/database.js';
 import { createLogger } from '../log/logger.js';
 import { startServer } from '../http/server.js';
@@ -9,6 +10,8 @@ import { SCOPES } from '../auth/scopes.js';
 import { verifyAuditChain } from '../audit/verify.js';
 import { exportAuditEvents, type ExportFormat } from '../audit/export.js';
 import { Progress } from './progress.js';
+import { registerHrCommands } from './hr-commands.js';
+import { registerOutboxCommands } from './outbox-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { PolicyError } from '../policy/model.js';
 
@@ -142,6 +145,8 @@ export function buildCli(): Command {
     });
 
   registerPolicyCommands(program, withDatabase, cliActor);
+  registerHrCommands(program, withDatabase, cliActor);
+  registerOutboxCommands(program, withDatabase, cliActor);
   return program;
 }
 
@@ -150,7 +155,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof TokenError || err instanceof PolicyError) {
+    if (err instanceof ConfigError || err instanceof TokenError || err instanceof PolicyError || err instanceof ConnectorConfigError) {
       process.stderr.write(`iam: ${err.message}\n`);
       process.exitCode = 2;
       return;

@@ -1,11 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { installPath } from './paths.js';
 import { z } from 'zod';
+import { MOVABLE_ATTRIBUTES } from '../lifecycle/classify.js';
 
 /** Where the shipped defaults live; `IAM_CONFIG` may name a file that overrides them. */
 const DEFAULTS_FILE = installPath('config/default.json');
 
 const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().nonnegative();
+/** true or false, also as the words an environment variable carries (a plain coercion would read "false" as true) */
+const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((word) => word === 'true')]);
 
 const configSchema = z.object({
   host: z.string().min(1),
@@ -34,6 +38,59 @@ const configSchema = z.object({
     /** how often each instance polls for policy changes made by other instances */
     pollIntervalMs: positiveInt,
   }),
+  hr: z.object({
+    /** the column mapping HR feeds are read with (relative paths from the installation directory) */
+    mappingFile: z.string().min(1),
+    /** what a feed is unless its import says otherwise: a full snapshot or a delta */
+    feedKind: z.enum(['snapshot', 'delta']),
+    /** in a snapshot, a stored person missing from the file is a leaver */
+    absentIsLeaver: flag,
+    /** attributes whose change makes a mover (birthright recomputed) rather than a plain update */
+    moverAttributes: z.array(z.enum(MOVABLE_ATTRIBUTES)),
+    /** circuit breaker: a feed making more leavers than min(breakerPercent% of active, breakerAbsolute) is held */
+    breakerPercent: z.coerce.number().min(0).max(100),
+    breakerAbsolute: nonNegativeInt,
+    /** a folder polled for feed files; empty turns the poll off */
+    dropFolder: z.string(),
+    /** when the drop folder is polled (cron expression) */
+    dropSchedule: z.string().min(1),
+    /** the largest feed accepted by upload */
+    maxUploadBytes: positiveInt,
+  }),
+  lifecycle: z.object({
+    /** days a mover keeps access no longer justified; 0 removes it at once */
+    moverGraceDays: nonNegativeInt,
+    /** days after leaving before a leaver's accounts are deleted */
+    retentionDays: nonNegativeInt,
+    /** days before a future hire's start that disabled accounts are created; 0 creates none early */
+    preProvisionDays: nonNegativeInt,
+    /** when due hires and terminations are applied (cron expression); they are also applied at start */
+    effectiveDatesSchedule: z.string().min(1),
+  }),
+  outbox: z.object({
+    /** whether `iam serve` runs provisioning workers */
+    runWorkers: flag,
+    /** how often an idle worker looks for due operations */
+    pollIntervalMs: positiveInt,
+    /** operations one worker claims at a time */
+    batchSize: positiveInt,
+    /** how long a claimed operation is reserved; after that another worker may run it again */
+    leaseMs: positiveInt,
+    /** attempts before an operation is dead */
+    maxAttempts: positiveInt,
+    backoffBaseMs: positiveInt,
+    backoffMaxMs: positiveInt,
+    /** when every identity's accounts are planned again, catching up with catalogue edits (cron) */
+    planSchedule: z.string().min(1),
+  }),
+  /** connected systems by target name: which connector serves each, with its settings */
+  targets: z.record(z.string(), z.looseObject({
+    connector: z.string().min(1),
+    /** operations run at once on this target */
+    concurrency: positiveInt.default(4),
+    /** operations started per second on this target; 0 is unlimited */
+    ratePerSecond: z.coerce.number().min(0).default(0),
+  })),
 });
 
 /** The typed, validated configuration every module receives; nothing else reads `process.env`. */
@@ -56,6 +113,26 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   IAM_POLICY_SEED_FILE: 'policy.seedFile',
   IAM_POLICY_API_POLICY_FILE: 'policy.apiPolicyFile',
   IAM_POLICY_POLL_INTERVAL_MS: 'policy.pollIntervalMs',
+  IAM_HR_MAPPING_FILE: 'hr.mappingFile',
+  IAM_HR_FEED_KIND: 'hr.feedKind',
+  IAM_HR_ABSENT_IS_LEAVER: 'hr.absentIsLeaver',
+  IAM_HR_BREAKER_PERCENT: 'hr.breakerPercent',
+  IAM_HR_BREAKER_ABSOLUTE: 'hr.breakerAbsolute',
+  IAM_HR_DROP_FOLDER: 'hr.dropFolder',
+  IAM_HR_DROP_SCHEDULE: 'hr.dropSchedule',
+  IAM_HR_MAX_UPLOAD_BYTES: 'hr.maxUploadBytes',
+  IAM_LIFECYCLE_MOVER_GRACE_DAYS: 'lifecycle.moverGraceDays',
+  IAM_LIFECYCLE_RETENTION_DAYS: 'lifecycle.retentionDays',
+  IAM_LIFECYCLE_PRE_PROVISION_DAYS: 'lifecycle.preProvisionDays',
+  IAM_LIFECYCLE_EFFECTIVE_DATES_SCHEDULE: 'lifecycle.effectiveDatesSchedule',
+  IAM_OUTBOX_RUN_WORKERS: 'outbox.runWorkers',
+  IAM_OUTBOX_POLL_INTERVAL_MS: 'outbox.pollIntervalMs',
+  IAM_OUTBOX_BATCH_SIZE: 'outbox.batchSize',
+  IAM_OUTBOX_LEASE_MS: 'outbox.leaseMs',
+  IAM_OUTBOX_MAX_ATTEMPTS: 'outbox.maxAttempts',
+  IAM_OUTBOX_BACKOFF_BASE_MS: 'outbox.backoffBaseMs',
+  IAM_OUTBOX_BACKOFF_MAX_MS: 'outbox.backoffMaxMs',
+  IAM_OUTBOX_PLAN_SCHEDULE: 'outbox.planSchedule',
 };
 
 /** Raised when configuration is invalid; the message lists every problem, one per line. */
@@ -132,10 +209,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /** Parts of a Config to replace; nested sections merge. */
-export type ConfigOverrides = Partial<Omit<Config, 'scim' | 'api' | 'policy'>> & {
+export type ConfigOverrides = Partial<Omit<Config, 'scim' | 'api' | 'policy' | 'hr' | 'lifecycle' | 'outbox'>> & {
   scim?: Partial<Config['scim']>;
   api?: Partial<Config['api']>;
   policy?: Partial<Config['policy']>;
+  hr?: Partial<Config['hr']>;
+  lifecycle?: Partial<Config['lifecycle']>;
+  outbox?: Partial<Config['outbox']>;
 };
 
 /** Builds a Config from defaults plus overrides, for tests and embedding. */

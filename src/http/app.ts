@@ -4,8 +4,12 @@ import type { Config } from '../config/index.js';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
 import { TokenService } from '../auth/tokens.js';
-import { IdentityService } from '../identity/identity-service.js';
+import type { IdentityService } from '../identity/identity-service.js';
 import { GroupService } from '../identity/group-service.js';
+import type { EffectiveDates } from '../lifecycle/effective-dates.js';
+import type { FeedService } from '../lifecycle/feed-service.js';
+import type { JmlActions } from '../lifecycle/jml.js';
+import { createLifecycleServices } from '../lifecycle/services.js';
 import { BirthrightService } from '../policy/birthright.js';
 import { PolicyChangeLog } from '../policy/changes.js';
 import { PolicyEngine } from '../policy/engine.js';
@@ -13,6 +17,10 @@ import { GrantService } from '../policy/grants.js';
 import { SodExceptions } from '../policy/sod-exceptions.js';
 import { SodService } from '../policy/sod.js';
 import { PolicyStore } from '../policy/store.js';
+import { OutboxMetrics } from '../provisioning/metrics.js';
+import type { AccountPlanner } from '../provisioning/planner.js';
+import { ConnectorRegistry } from '../provisioning/registry.js';
+import { OutboxWorker } from '../provisioning/worker.js';
 import { buildDiscovery } from '../scim/discovery.js';
 import { SCIM_PREFIX, scimRouter } from '../scim/router.js';
 import { ApiPolicy } from './api/authorize.js';
@@ -44,6 +52,18 @@ export interface AppServices {
   engine: PolicyEngine;
   /** who may call which endpoint of this server (policies/api_policy.csv) */
   apiPolicy: ApiPolicy;
+  /** joiner / mover / leaver actions, run in the transaction of each identity change */
+  jml: JmlActions;
+  /** HR feed imports and their reports */
+  feeds: FeedService;
+  /** applies hires, terminations and grant ends as their dates arrive */
+  effectiveDates: EffectiveDates;
+  /** grants → accounts → outbox operations */
+  planner: AccountPlanner;
+  /** the connector of each configured target */
+  connectors: ConnectorRegistry;
+  /** runs provisioning operations; `iam serve` starts it when outbox.runWorkers is set */
+  outbox: OutboxWorker;
 }
 
 /**
@@ -57,27 +77,39 @@ export async function createServices(config: Config, db: Database, log: Logger):
   const birthright = new BirthrightService(db, changes);
   const sod = new SodService(db);
   const engine = await PolicyEngine.start(db, changes, log, { pollIntervalMs: config.policy.pollIntervalMs });
+  const { planner, jml, identities, feeds, effectiveDates } = createLifecycleServices(db, config, changes, birthright);
+  const metrics = createMetrics();
+  const connectors = ConnectorRegistry.fromConfig(config.targets);
+  OutboxMetrics.on(metrics.registry, db);
   return {
     config,
     db,
     log,
     tokens: new TokenService(db),
-    identities: new IdentityService(db, changes),
+    identities,
     groups: new GroupService(db),
-    metrics: createMetrics(),
+    metrics,
     changes,
     birthright,
     sod,
     sodExceptions: new SodExceptions(db),
     policyStore: new PolicyStore(db, changes, birthright),
-    grants: new GrantService(db, changes, birthright, sod),
+    grants: new GrantService(db, changes, birthright, sod, jml),
     engine,
     apiPolicy,
+    jml,
+    feeds,
+    effectiveDates,
+    planner,
+    connectors,
+    outbox: new OutboxWorker(db, connectors, { ...config.outbox, log, registry: metrics.registry }),
   };
 }
 
-/** Stops what createServices started (the engine's poller); the database stays open for the caller to close. */
+/** Stops what createServices started (the engine's poller, the outbox worker if started, the connectors); the database stays open for the caller to close. */
 export async function closeServices(services: AppServices): Promise<void> {
+  await services.outbox.stop();
+  await services.connectors.close();
   await services.engine.stop();
 }
 

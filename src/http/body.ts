@@ -33,6 +33,21 @@ export async function readJsonBody(ctx: Context, limit: number): Promise<unknown
 }
 
 /**
+ * Reads a body of one of the media types `types` as bytes, at most `limit` of them: an uploaded
+ * file, which its route parses itself. Like readJsonBody, reading stops as soon as the limit is passed.
+ */
+export async function readRawBody(ctx: Context, types: readonly string[], limit: number): Promise<{ mediaType: string; content: Buffer }> {
+  const type = (ctx.get('content-type') || '').split(';')[0]!.trim().toLowerCase();
+  if (!types.includes(type)) {
+    throw new BodyError(415, `${type ? `content type ${type} is not accepted` : 'the request has no content type'}; send ${types.join(' or ')}`);
+  }
+  const declared = Number(ctx.get('content-length') || NaN);
+  if (declared > limit) throw new BodyError(413, `the body is ${declared} bytes; at most ${limit} are accepted`);
+  const chunks = await readChunks(ctx.req, limit);
+  return { mediaType: type, content: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) };
+}
+
+/**
  * Collects the request body, refusing it as soon as it passes `limit` bytes (the rest is drained
  * so the connection stays usable). Plain stream events: an async iterator per request costs more
  * than the small bodies it reads.

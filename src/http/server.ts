@@ -5,7 +5,24 @@ import { Database } from '../db/database.js';
 import { redactDatabaseUrl } from '../db/data-source.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { seedPolicyIfEmpty } from '../policy/seed.js';
+import { JobScheduler } from '../jobs/scheduler.js';
+import { dropFolderJob } from '../lifecycle/drop-folder.js';
+import { CatalogCache } from '../policy/catalog.js';
+import { planAllAccounts, PLAN_ACCOUNTS_JOB } from '../provisioning/plan-all.js';
 import { closeServices, createApp, createServices, type AppServices } from './app.js';
+
+/** The scheduled jobs of a server: effective dates and the accounts catch-up always, the HR drop folder when configured. */
+function scheduleJobs(services: AppServices, config: Config, db: Database, log: Logger): JobScheduler {
+  const scheduler = new JobScheduler(db, log);
+  scheduler.register({ name: 'effective-dates', schedule: config.lifecycle.effectiveDatesSchedule, run: () => services.effectiveDates.run() });
+  scheduler.register({
+    name: PLAN_ACCOUNTS_JOB, schedule: config.outbox.planSchedule,
+    run: ({ slot }) => planAllAccounts(db, services.planner, CatalogCache.of(db), `job:${PLAN_ACCOUNTS_JOB}:${slot}`, new Date()),
+  });
+  const drop = dropFolderJob(config, services.feeds, log);
+  if (drop) scheduler.register(drop);
+  return scheduler;
+}
 
 /** A running server and how to stop it. */
 export interface RunningServer {
@@ -28,6 +45,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     throw err;
   }
   let server: Server;
+  const scheduler = scheduleJobs(services, config, db, log);
   try {
     await seedPolicyIfEmpty(db, services.policyStore, config.policy.seedFile, log);
     const app = await createApp(services);
@@ -35,7 +53,12 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       const s = app.listen(config.port, config.host, () => resolve(s));
       s.once('error', reject);
     });
+    scheduler.start();
+    // Hires and terminations that came due while the server was down are applied now.
+    void scheduler.runNow('effective-dates');
+    if (config.outbox.runWorkers) services.outbox.start();
   } catch (err) {
+    await scheduler.stop();
     await closeServices(services);
     await db.close();
     throw err;
@@ -48,13 +71,14 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   return {
     url,
     services,
-    /** Stops accepting connections, lets requests in flight finish (up to the grace period), stops the policy engine, then closes the database. */
+    /** Stops accepting connections, lets requests in flight finish (up to the grace period), stops the jobs, the outbox worker and the policy engine, then closes the database. */
     async close(graceMs = 10_000) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), graceMs);
       await closed;
       clearTimeout(force);
+      await scheduler.stop();
       await closeServices(services);
       await db.close();
     },

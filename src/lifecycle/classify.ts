@@ -76,6 +76,11 @@ export interface ClassifyOptions {
    * never makes a leaver; they are reported in the plan's `rejected` with the others.
    */
   rejectedByReader?: readonly RejectedRow[];
+  /**
+   * Lowercased userNames held by identities that are not stored people (no employee id, so no
+   * feed row can be theirs), with the identity id: a row with such an email is rejected.
+   */
+  takenUserNames?: ReadonlyMap<string, string>;
 }
 
 const optionsSchema = z.object({
@@ -224,7 +229,7 @@ export function classifyFeed(
   const warnings: string[] = [];
 
   const ordered = [...records].sort((a, b) => a.row - b.row || compareText(a.employeeId, b.employeeId));
-  const uniquenessProblems = findUniquenessProblems(ordered, stored);
+  const uniquenessProblems = findUniquenessProblems(ordered, stored, options.takenUserNames ?? new Map());
   let entries: Array<Exclude<PlanEntry, AbsentLeaverEntry>> = [];
   for (const record of ordered) {
     const problem = uniquenessProblems.get(record);
@@ -313,9 +318,14 @@ function classifyRow(
 /**
  * Rows that would break uniqueness: an employee id or an email on several rows (every such row is
  * rejected, since the feed does not say which one is right), or an email held by a stored person
- * whose own row is not in the file and so keeps it.
+ * whose own row is not in the file and so keeps it, or the userName of an identity no feed row
+ * can match.
  */
-function findUniquenessProblems(records: readonly HrRecord[], stored: ReadonlyMap<string, StoredPerson>): Map<HrRecord, string> {
+function findUniquenessProblems(
+  records: readonly HrRecord[],
+  stored: ReadonlyMap<string, StoredPerson>,
+  takenUserNames: ReadonlyMap<string, string>,
+): Map<HrRecord, string> {
   const problems = new Map<HrRecord, string>();
   for (const [employeeId, rows] of groupBy(records, (r) => r.employeeId)) {
     if (rows.length < 2) continue;
@@ -336,6 +346,10 @@ function findUniquenessProblems(records: readonly HrRecord[], stored: ReadonlyMa
     const holder = keptEmails.get(normaliseAttribute('email', r.email) ?? '');
     if (holder !== undefined && holder !== r.employeeId && !problems.has(r)) {
       problems.set(r, `email ${normaliseAttribute('email', r.email)} belongs to stored employee ${holder}`);
+    }
+    const identity = takenUserNames.get(normaliseAttribute('email', r.email) ?? '');
+    if (identity !== undefined && !problems.has(r)) {
+      problems.set(r, `email ${normaliseAttribute('email', r.email)} is the userName of identity ${identity}, which has no employee id`);
     }
   }
   return problems;

@@ -20,9 +20,9 @@
  * - grants of denied items from other sources (request, manual, review) are revoked.
  */
 import { chunks, insertRows, placeholders } from '../db/batches.js';
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { installPath } from '../config/paths.js';
+import { timeOrderedId } from '../db/ids.js';
 import { newEnforcer, newModelFromString, type Enforcer } from 'casbin';
 import { recordAudit } from '../audit/recorder.js';
 import type { Database, Sql, Transaction } from '../db/database.js';
@@ -266,6 +266,8 @@ export interface HeldGrant {
   item: string;
   source: GrantSource;
   sourceRef: string;
+  /** set on a birthright grant a mover keeps for a grace period: removed once it has passed */
+  validUntil?: string | null;
 }
 
 /** What recompute changes for one identity. */
@@ -276,10 +278,17 @@ export interface IdentityPlan {
   remove: HeldGrant[];
   /** grants from other sources of items a deny rule keeps from the identity */
   revoke: Array<{ grant: HeldGrant; rules: string[] }>;
+  /** birthright grants on a grace period that a rule gives again: kept without end */
+  restore: HeldGrant[];
 }
 
-/** Compares what the rules say an identity should hold with the grants it has. */
-export function planIdentity(catalog: Catalog, evaluation: BirthrightEvaluation, attrs: IdentityAttributes, grants: readonly HeldGrant[]): IdentityPlan {
+/**
+ * Compares what the rules say an identity should hold with the grants it has. A birthright grant
+ * on a grace period (validUntil after `now`) that no rule gives any more is left to run out.
+ */
+export function planIdentity(
+  catalog: Catalog, evaluation: BirthrightEvaluation, attrs: IdentityAttributes, grants: readonly HeldGrant[], now = new Date().toISOString(),
+): IdentityPlan {
   const denied = (item: string) => denyingRulesOf(catalog, evaluation.denies, item);
   const desired = new Map<string, { item: string; rule: string }>();
   if (attrs.active) {
@@ -288,10 +297,15 @@ export function planIdentity(catalog: Catalog, evaluation: BirthrightEvaluation,
       for (const rule of rules) desired.set(`${item}\u0000${rule}`, { item, rule });
     }
   }
-  const plan: IdentityPlan = { identityId: attrs.id, add: [], remove: [], revoke: [] };
+  const plan: IdentityPlan = { identityId: attrs.id, add: [], remove: [], revoke: [], restore: [] };
   for (const grant of grants) {
     if (grant.source === 'birthright') {
-      if (!desired.delete(`${grant.item}\u0000${grant.sourceRef}`)) plan.remove.push(grant);
+      const onGrace = grant.validUntil !== undefined && grant.validUntil !== null;
+      if (desired.delete(`${grant.item}\u0000${grant.sourceRef}`)) {
+        if (onGrace) plan.restore.push(grant);
+      } else if (!onGrace || grant.validUntil! <= now) {
+        plan.remove.push(grant);
+      }
       continue;
     }
     const rules = denied(grant.item);
@@ -302,7 +316,7 @@ export function planIdentity(catalog: Catalog, evaluation: BirthrightEvaluation,
 }
 
 /** Whether a plan changes anything. */
-export const planChanges = (plan: IdentityPlan): boolean => plan.add.length + plan.remove.length + plan.revoke.length > 0;
+export const planChanges = (plan: IdentityPlan): boolean => plan.add.length + plan.remove.length + plan.revoke.length + plan.restore.length > 0;
 
 /**
  * The identities a rule change (before -> after catalogue) can affect, decided by evaluating only
@@ -418,6 +432,17 @@ function buildEvaluator(catalog: Catalog): Promise<BirthrightEvaluator> {
   return BirthrightEvaluator.build(catalog.birthrightRules.values());
 }
 
+/** Birthright grants the listed identities lose are kept until `until` rather than removed. */
+export interface Grace {
+  identities: ReadonlySet<string>;
+  until: string;
+}
+
+export interface RecomputeOptions {
+  grace?: Grace;
+  now?: Date;
+}
+
 /** Keeps birthright grants in line with the rules, inside the caller's transaction. */
 export class BirthrightService {
   constructor(private readonly db: Database, private readonly changes: PolicyChangeLog) {}
@@ -427,12 +452,17 @@ export class BirthrightService {
     return catalog.derived(buildEvaluator);
   }
 
-  /** Recomputes the birthright grants of the given identities (or all) under `catalog`: writes the difference, audits it, records the change. */
-  async recompute(tx: Transaction, catalog: Catalog, identityIds: string[] | 'all', ctx: ChangeContext): Promise<RecomputeReport> {
+  /**
+   * Recomputes the birthright grants of the given identities (or all) under `catalog`: writes the
+   * difference, audits it, records the change. With `options.grace`, the birthright grants the
+   * listed identities lose are kept until `grace.until` (a mover's grace period) instead of
+   * removed; `options.now` is the time grace periods are compared with (default: now).
+   */
+  async recompute(tx: Transaction, catalog: Catalog, identityIds: string[] | 'all', ctx: ChangeContext, options: RecomputeOptions = {}): Promise<RecomputeReport> {
     const started = performance.now();
     const evaluator = await this.evaluator(catalog);
     const people = await loadIdentityAttributes(tx, identityIds === 'all' ? undefined : identityIds);
-    return this.apply(tx, catalog, evaluator, [...people.values()], identityIds === 'all', ctx, started);
+    return this.apply(tx, catalog, evaluator, [...people.values()], identityIds === 'all', ctx, started, options);
   }
 
   /** After a rule change (before -> after), recomputes exactly the identities the changed rules treat differently. */
@@ -465,11 +495,20 @@ export class BirthrightService {
 
   private async apply(
     tx: Transaction, catalog: Catalog, evaluator: BirthrightEvaluator, people: IdentityAttributes[], everyone: boolean,
-    ctx: ChangeContext, started: number,
+    ctx: ChangeContext, started: number, { grace, now: at }: RecomputeOptions = {},
   ): Promise<RecomputeReport> {
     const held = await loadHeldGrants(tx, catalog, evaluator, everyone ? undefined : people.map((p) => p.id));
-    const plans = people.map((attrs) => planIdentity(catalog, evaluator.evaluate(attrs), attrs, held.get(attrs.id) ?? [])).filter(planChanges);
-    await writePlans(tx, plans);
+    const now = (at ?? new Date()).toISOString();
+    const plans = people.map((attrs) => planIdentity(catalog, evaluator.evaluate(attrs), attrs, held.get(attrs.id) ?? [], now)).filter(planChanges);
+    const expiring = new Map<string, HeldGrant[]>();
+    if (grace) {
+      for (const plan of plans) {
+        if (!grace.identities.has(plan.identityId)) continue;
+        expiring.set(plan.identityId, plan.remove.filter((g) => !g.validUntil));
+        plan.remove = plan.remove.filter((g) => g.validUntil);
+      }
+    }
+    await writePlans(tx, plans, [...expiring.values()].flat(), grace?.until);
     if (plans.length > 0) {
       const { version } = await readPolicyState(tx);
       for (let i = 0; i < plans.length; i += AUDIT_EVENTS_PER_INSERT) {
@@ -479,6 +518,10 @@ export class BirthrightService {
             policyVersion: version,
             added: plan.add,
             removed: plan.remove.map((g) => ({ item: g.item, rule: g.sourceRef, grantId: g.id })),
+            ...(expiring.get(plan.identityId)?.length && {
+              expiring: expiring.get(plan.identityId)!.map((g) => ({ item: g.item, rule: g.sourceRef, grantId: g.id, until: grace!.until })),
+            }),
+            ...(plan.restore.length > 0 && { restored: plan.restore.map((g) => ({ item: g.item, rule: g.sourceRef, grantId: g.id })) }),
             revoked: plan.revoke.map(({ grant, rules }) => ({ item: grant.item, source: grant.source, sourceRef: grant.sourceRef, grantId: grant.id, rules })),
           },
         })));
@@ -514,6 +557,7 @@ interface GrantRow {
   item: string;
   source: string;
   source_ref: string;
+  valid_until: string | null;
 }
 
 /**
@@ -529,7 +573,9 @@ export async function loadHeldGrants(sql: Sql, catalog: Catalog, evaluator: Birt
   const held = new Map<string, HeldGrant[]>();
   const add = (rows: GrantRow[]) => {
     for (const row of rows) {
-      const grant: HeldGrant = { id: row.id, identityId: row.identity_id, item: row.item, source: row.source as GrantSource, sourceRef: row.source_ref };
+      const grant: HeldGrant = {
+        id: row.id, identityId: row.identity_id, item: row.item, source: row.source as GrantSource, sourceRef: row.source_ref, validUntil: row.valid_until,
+      };
       const list = held.get(row.identity_id);
       if (list) list.push(grant);
       else held.set(row.identity_id, [grant]);
@@ -537,31 +583,36 @@ export async function loadHeldGrants(sql: Sql, catalog: Catalog, evaluator: Birt
   };
   if (identityIds === undefined) {
     const deny = items.length > 0 ? ` OR item IN (${placeholders(items.length)})` : '';
-    add(await sql.query<GrantRow>(`SELECT id, identity_id, item, source, source_ref FROM grants WHERE source = ?${deny}`, ['birthright', ...items]));
+    add(await sql.query<GrantRow>(`SELECT id, identity_id, item, source, source_ref, valid_until FROM grants WHERE source = ?${deny}`, ['birthright', ...items]));
     return held;
   }
   // By identity only, so the (identity, item, ...) index answers; the few other grants are dropped here.
   const wanted = (row: GrantRow) => row.source === 'birthright' || deniable.has(row.item);
   for (const chunk of chunks(identityIds, IDS_PER_STATEMENT)) {
-    const rows = await sql.query<GrantRow>(`SELECT id, identity_id, item, source, source_ref FROM grants WHERE identity_id IN (${placeholders(chunk.length)})`, chunk);
+    const rows = await sql.query<GrantRow>(`SELECT id, identity_id, item, source, source_ref, valid_until FROM grants WHERE identity_id IN (${placeholders(chunk.length)}) ORDER BY identity_id, item, source, source_ref`, chunk);
     add(rows.filter(wanted));
   }
   return held;
 }
 
-/** Deletes and inserts what the plans say, in statements of bounded size. */
-async function writePlans(tx: Transaction, plans: readonly IdentityPlan[]): Promise<void> {
+/** Deletes, ends and inserts what the plans say, in statements of bounded size. */
+async function writePlans(tx: Transaction, plans: readonly IdentityPlan[], expiring: readonly HeldGrant[], graceUntil?: string): Promise<void> {
   const doomed = plans.flatMap((p) => [...p.remove.map((g) => g.id), ...p.revoke.map((r) => r.grant.id)]);
   for (const chunk of chunks(doomed, IDS_PER_STATEMENT)) {
     await tx.execute(`DELETE FROM grants WHERE id IN (${placeholders(chunk.length)})`, chunk);
   }
+  for (const chunk of chunks(expiring.map((g) => g.id), IDS_PER_STATEMENT)) {
+    await tx.execute(`UPDATE grants SET valid_until = ? WHERE id IN (${placeholders(chunk.length)})`, [graceUntil, ...chunk]);
+  }
+  for (const chunk of chunks(plans.flatMap((p) => p.restore.map((g) => g.id)), IDS_PER_STATEMENT)) {
+    await tx.execute(`UPDATE grants SET valid_until = NULL WHERE id IN (${placeholders(chunk.length)})`, chunk);
+  }
   const now = new Date().toISOString();
-  // Rows go in by identity, and their (random) ids are handed out in ascending order along the
-  // way: InnoDB then appends to the primary key and the identity index, and checks each foreign key
-  // against the identity pages it just read, instead of touching pages all over both tables.
+  // Rows go in by identity, with time-ordered ids handed out in that order: the primary key and
+  // the identity index grow at their right edge (identity ids are time-ordered too), and each
+  // foreign key is checked against the identity pages just read, instead of pages all over.
   const added = plans.flatMap((p) => p.add.map((a) => ({ identityId: p.identityId, ...a })))
     .sort((a, b) => (a.identityId < b.identityId ? -1 : a.identityId > b.identityId ? 1 : 0));
-  const ids = added.map(() => randomUUID()).sort();
-  const rows = added.map((a, i) => [ids[i], a.identityId, a.item, 'birthright', a.rule, BIRTHRIGHT_ACTOR, now]);
+  const rows = added.map((a) => [timeOrderedId(), a.identityId, a.item, 'birthright', a.rule, BIRTHRIGHT_ACTOR, now]);
   await insertRows(tx, 'grants', BIRTHRIGHT_GRANT_COLUMNS, rows, GRANT_ROWS_PER_INSERT);
 }

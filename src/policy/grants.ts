@@ -92,6 +92,11 @@ const MAX_PAGE = 1000;
 const DAY_MS = 86_400_000;
 
 /** Makes, revokes and lists grants, enforcing validity, deny rules, role durations and SoD on the way in. */
+/** Told, inside the transaction, whose grants a grant or revocation changed: provisioning follows it. */
+export interface GrantFollower {
+  grantsChanged(tx: Transaction, identityIds: readonly string[], ctx: ChangeContext): Promise<unknown>;
+}
+
 export class GrantService {
 
   constructor(
@@ -99,6 +104,7 @@ export class GrantService {
     private readonly changes: PolicyChangeLog,
     private readonly birthright: BirthrightService,
     private readonly sod: SodService,
+    private readonly follower?: GrantFollower,
   ) {}
 
   /** Grants matching the filter (identity by id or userName), ordered by id; `next` continues the listing. */
@@ -185,6 +191,7 @@ export class GrantService {
           `INSERT INTO grants (${GRANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [grant.id, grant.identityId, grant.item, grant.source, grant.sourceRef, grant.grantedBy, grant.reason, grant.validFrom, grant.validUntil, grant.created]);
         await this.changes.identitiesChanged(tx, [identity.id]);
+        await this.follower?.grantsChanged(tx, [identity.id], ctx);
         await recordAudit(tx, {
           actor: ctx.actor, action: 'grant.create', targetType: 'grant', targetId: grant.id, requestId: ctx.requestId,
           details: {
@@ -216,6 +223,7 @@ export class GrantService {
       }
       await tx.execute('DELETE FROM grants WHERE id = ?', [id]);
       await this.changes.identitiesChanged(tx, [grant.identityId]);
+      await this.follower?.grantsChanged(tx, [grant.identityId], ctx);
       await recordAudit(tx, {
         actor: ctx.actor, action: 'grant.revoke', targetType: 'grant', targetId: id, requestId: ctx.requestId,
         details: { before: grant },

@@ -53,6 +53,11 @@ const API_MATRIX: Record<string, Scope[] | 'public'> = {
   'POST /policy/simulate': ADMIN,
   'GET /audit/events': AUDIT,
   'GET /audit/verify': AUDIT,
+  'POST /hr/feeds': ['iam-admin', 'hr-system'],
+  'GET /hr/feeds': ['iam-admin', 'auditor', 'hr-system'],
+  'GET /hr/feeds/{id}': ['iam-admin', 'auditor', 'hr-system'],
+  'POST /hr/feeds/{id}/approve': ADMIN,
+  'POST /hr/feeds/{id}/reject': ADMIN,
 };
 
 const SCIM_READERS: Scope[] = ['iam-admin', 'hr-system', 'scim:read', 'scim:write'];

@@ -4,9 +4,9 @@ import { MIGRATIONS } from '../../migrations/index.js';
 import type { Database } from '../../src/db/database.js';
 
 const TABLES = [
-  'access_changes', 'api_tokens', 'audit_events', 'audit_head', 'birthright_rules', 'directory_groups', 'entitlements', 'grants',
-  'group_members', 'identities', 'identity_values', 'policy_state', 'role_entitlements', 'role_inherits', 'role_permissions', 'roles',
-  'sod_exceptions', 'sod_rules', 'targets',
+  'access_changes', 'accounts', 'api_tokens', 'audit_events', 'audit_head', 'birthright_rules', 'directory_groups', 'entitlements', 'grants',
+  'group_members', 'hr_feeds', 'identities', 'identity_lifecycle', 'identity_values', 'job_runs', 'outbox', 'policy_state',
+  'role_entitlements', 'role_inherits', 'role_permissions', 'roles', 'sod_exceptions', 'sod_rules', 'targets',
 ];
 
 async function tables(db: Database): Promise<string[]> {

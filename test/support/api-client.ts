@@ -56,6 +56,11 @@ export const ROUTE_SAMPLES: Record<string, RouteSample> = {
   'POST /policy/simulate': { path: '/policy/simulate', body: { changes: [{ op: 'put', kind: 'target', value: { name: 'simulated', type: 'other' } }] } },
   'GET /audit/events': { path: '/audit/events?format=jsonl' },
   'GET /audit/verify': { path: '/audit/verify' },
+  'POST /hr/feeds': { path: '/hr/feeds?kind=delta&dryRun=true&fileName=sample.json', body: [] },
+  'GET /hr/feeds': { path: '/hr/feeds?limit=10' },
+  'GET /hr/feeds/{id}': { path: '/hr/feeds/no-such-feed' },
+  'POST /hr/feeds/{id}/approve': { path: '/hr/feeds/no-such-feed/approve' },
+  'POST /hr/feeds/{id}/reject': { path: '/hr/feeds/no-such-feed/reject' },
 };
 
 /** The declared route a request went to, by method and path (without the /api/v1 prefix or query). */

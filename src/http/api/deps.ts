@@ -1,5 +1,6 @@
 import type { Config } from '../../config/index.js';
 import type { Database } from '../../db/database.js';
+import type { FeedService } from '../../lifecycle/feed-service.js';
 import type { PolicyEngine } from '../../policy/engine.js';
 import type { GrantService } from '../../policy/grants.js';
 import type { SodExceptions } from '../../policy/sod-exceptions.js';
@@ -15,4 +16,5 @@ export interface ApiDeps {
   sod: SodService;
   sodExceptions: SodExceptions;
   engine: PolicyEngine;
+  feeds: FeedService;
 }

@@ -25,7 +25,7 @@ const ERROR_DESCRIPTIONS: Record<ErrorStatus, string> = {
   409: 'A conflict: the entry is still referenced, or (code sod_violation) the grant would violate a separation-of-duties rule, named in details.',
   412: 'If-Match names a version other than the current one.',
   413: 'The body is larger than the server accepts.',
-  415: 'The body is not JSON.',
+  415: 'The body is not JSON, or (for an upload) not of a media type the endpoint lists.',
   422: 'Well-formed, but the policy refuses it (an unknown reference, a cycle in role inheritance, a bad rule expression).',
   500: 'An unexpected fault; the message carries the request id to quote.',
 };
@@ -98,9 +98,9 @@ function errorStatuses(route: ApiRoute): ErrorStatus[] {
     statuses.add(401);
     statuses.add(403);
   }
-  const takesInput = route.params !== undefined || route.query !== undefined || route.body !== undefined || route.ifMatch;
+  const takesInput = route.params !== undefined || route.query !== undefined || route.body !== undefined || route.rawBody !== undefined || route.ifMatch;
   if (takesInput) statuses.add(400);
-  if (route.body !== undefined) {
+  if (route.body !== undefined || route.rawBody !== undefined) {
     statuses.add(413);
     statuses.add(415);
   }
@@ -138,6 +138,13 @@ function operation(route: ApiRoute, policy: ApiPolicy, prefix: string): Json {
     ...(params.length > 0 && { parameters: params }),
     ...(route.body !== undefined && {
       requestBody: { required: true, content: { 'application/json': { schema: refTo(route.body, `${key} body`, 'request') } } },
+    }),
+    ...(route.rawBody !== undefined && {
+      requestBody: {
+        required: true,
+        description: `${route.rawBody.description} At most ${route.rawBody.maxBytes} bytes.`,
+        content: Object.fromEntries(Object.entries(route.rawBody.mediaTypes).map(([type, schema]) => [type, { schema }])),
+      },
     }),
     responses,
   };

@@ -25,12 +25,33 @@ export interface ResponseSpec {
   headers?: Record<string, string>;
 }
 
+/**
+ * A request body taken as bytes rather than JSON (an uploaded file), for the few routes whose
+ * input is a document of its own format. Its size is capped by the route, not by api.maxBodyBytes.
+ */
+export interface RawBodySpec {
+  description: string;
+  /** the largest body accepted, in bytes; a larger one is refused with 413 */
+  maxBytes: number;
+  /** each media type accepted, with the JSON Schema the OpenAPI document shows for it; any other is refused with 415 */
+  mediaTypes: Record<string, Record<string, unknown>>;
+}
+
+/** A raw body as the handler receives it. */
+export interface RawBody {
+  /** the request's media type, lowercased, without parameters: one the route accepts */
+  mediaType: string;
+  content: Buffer;
+}
+
 /** What a handler knows about the request beyond its validated input; it never sees the raw request. */
 export interface ApiCall {
   /** who acts, for the audit trail: `token:<name>`, with the request id */
   change: ChangeContext;
   /** the version an If-Match header requires, for routes that accept one */
   ifMatch?: IfMatch;
+  /** the body of a route that declares `rawBody` */
+  rawBody?: RawBody;
 }
 
 /** An If-Match header: `*` (the resource must exist) or one version. */
@@ -72,10 +93,12 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   params?: P;
   query?: Q;
   body?: B;
+  /** the route takes its body as bytes (instead of `body`), handed to the handler as `call.rawBody` */
+  rawBody?: RawBodySpec;
   /** the route reads If-Match for optimistic concurrency */
   ifMatch?: boolean;
   /** success statuses */
-  responses: Partial<Record<200 | 201 | 204, ResponseSpec>>;
+  responses: Partial<Record<200 | 201 | 202 | 204, ResponseSpec>>;
   /** the route's own client errors, beyond those every route of its kind can answer */
   errors?: ErrorStatus[];
   handle(input: RouteInput<z.output<P>, z.output<Q>, B extends z.ZodType ? z.output<B> : undefined>, call: ApiCall): Promise<Reply>;

@@ -10,7 +10,7 @@ import type { Context, Middleware } from 'koa';
 import compose from 'koa-compose';
 import type { z } from 'zod';
 import type { TokenService } from '../../auth/tokens.js';
-import { readJsonBody } from '../body.js';
+import { readJsonBody, readRawBody } from '../body.js';
 import { authenticate } from '../middleware/authenticate.js';
 import type { RequestState } from '../middleware/request-context.js';
 import { authorize, type ApiPolicy } from './authorize.js';
@@ -45,7 +45,8 @@ function handler(route: ApiRoute, maxBodyBytes: number): Middleware {
     const params = route.params || Object.keys(ctx.params ?? {}).length > 0 ? validate('params', route.params ?? NO_INPUT, { ...ctx.params }, issues) : {};
     const query = route.query || ctx.querystring !== '' ? validate('query', route.query ?? NO_INPUT, { ...ctx.query }, issues) : {};
     const body = route.body ? validate('body', route.body, await readJsonBody(ctx, maxBodyBytes), issues) : undefined;
-    if (!route.body && ctx.request.length) {
+    const rawBody = route.rawBody ? await readRawBody(ctx, Object.keys(route.rawBody.mediaTypes), route.rawBody.maxBytes) : undefined;
+    if (!route.body && !route.rawBody && ctx.request.length) {
       issues.push({ in: 'body', path: '', code: 'unexpected_body', message: `${route.method} ${route.path} takes no body` });
     }
     const ifMatch = route.ifMatch ? parseIfMatch(ctx.get('if-match') || undefined, issues) : undefined;
@@ -53,6 +54,7 @@ function handler(route: ApiRoute, maxBodyBytes: number): Middleware {
     const call: ApiCall = {
       change: { actor: `token:${state.principal?.name ?? 'anonymous'}`, requestId: state.requestId },
       ...(ifMatch !== undefined && { ifMatch }),
+      ...(rawBody !== undefined && { rawBody }),
     };
     send(ctx, await route.handle({ params, query, body } as never, call));
   };

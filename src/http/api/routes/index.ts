@@ -13,6 +13,7 @@ import { auditRoutes } from './audit.js';
 import { authzRoutes } from './authz.js';
 import { catalogueRoutes } from './catalog.js';
 import { grantRoutes } from './grants.js';
+import { hrFeedRoutes } from './hr-feeds.js';
 import { identityRoutes } from './identities.js';
 import { policyRoutes } from './policy.js';
 import { sodRoutes } from './sod.js';
@@ -42,6 +43,7 @@ export function apiRoutes(deps: ApiDeps, policy: ApiPolicy): ApiRoute[] {
     ...authzRoutes(deps),
     ...policyRoutes(deps),
     ...auditRoutes(deps),
+    ...hrFeedRoutes(deps),
   ];
   return routes;
 }

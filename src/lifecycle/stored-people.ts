@@ -1,0 +1,117 @@
+/*
+ * The stored side of a feed comparison: every identity HR knows (by employee id) as the
+ * classification compares it, read in keyset pages. Values come from the identity's document, so
+ * a change made through SCIM since the last feed is what the next feed is compared with; only
+ * what the document cannot show (the preferred name, the HR dates) comes from identity_lifecycle.
+ *
+ * An identity with an employee number or external id but no lifecycle row (created before the
+ * lifecycle existed) is a stored person too: active or terminated by its active flag. Identities
+ * with no employee key at all are not people a feed can match, but their userNames are taken.
+ */
+import type { Sql } from '../db/database.js';
+import { ENTERPRISE_SCHEMA } from '../scim/schema.js';
+import type { StoredPerson, StoredStatus } from './classify.js';
+
+type Doc = Record<string, unknown>;
+
+const PAGE_SIZE = 5000;
+
+interface PersonRow {
+  id: string;
+  active: number | string;
+  doc: string;
+  employee_id: string | null;
+  status: string | null;
+  preferred_name: string | null;
+  hire_date: string | null;
+  termination_date: string | null;
+  manager_employee_id: string | null;
+}
+
+export interface StoredPeople {
+  /** by employee id */
+  people: Map<string, StoredPerson>;
+  /** lowercased userName → identity id, for identities that are not stored people */
+  otherUserNames: Map<string, string>;
+  /** identities whose status is active */
+  activeCount: number;
+}
+
+const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+
+/** The employee id of an identity's document: the enterprise employeeNumber, else the externalId. */
+export function employeeIdOf(doc: Doc): string | null {
+  const enterprise = doc[ENTERPRISE_SCHEMA] as Doc | undefined;
+  return text(enterprise?.employeeNumber) ?? text(doc.externalId);
+}
+
+/** The primary work email of a document, else its first email, else its userName. */
+export function emailOf(doc: Doc): string | null {
+  const emails = Array.isArray(doc.emails) ? (doc.emails as Doc[]).filter((e) => e && typeof e.value === 'string') : [];
+  const chosen = emails.find((e) => e.primary === true) ?? emails.find((e) => e.type === 'work') ?? emails[0];
+  return text(chosen?.value) ?? text(doc.userName);
+}
+
+/** The locality of the work address (where a feed puts the location), else of the first address. */
+function locationOf(doc: Doc): string | null {
+  const addresses = Array.isArray(doc.addresses) ? (doc.addresses as Doc[]).filter((a) => a && typeof a === 'object') : [];
+  const chosen = addresses.find((a) => a.type === 'work') ?? addresses[0];
+  return text(chosen?.locality);
+}
+
+function personOf(row: PersonRow, doc: Doc, employeeId: string): StoredPerson {
+  const enterprise = (doc[ENTERPRISE_SCHEMA] ?? {}) as Doc;
+  const name = (doc.name ?? {}) as Doc;
+  const status: StoredStatus = (row.status as StoredStatus | null) ?? (Number(row.active) === 1 ? 'active' : 'terminated');
+  return {
+    identityId: row.id,
+    employeeId,
+    status,
+    givenName: text(name.givenName) ?? '',
+    familyName: text(name.familyName) ?? '',
+    preferredName: row.preferred_name,
+    email: emailOf(doc) ?? '',
+    department: text(enterprise.department),
+    title: text(doc.title),
+    managerEmployeeId: row.manager_employee_id,
+    location: locationOf(doc),
+    costCenter: text(enterprise.costCenter),
+    employmentType: text(doc.userType),
+    hireDate: row.hire_date,
+    terminationDate: row.termination_date,
+  };
+}
+
+/** Reads every stored person, and the userNames of every other identity. */
+export async function loadStoredPeople(sql: Sql): Promise<StoredPeople> {
+  const people = new Map<string, StoredPerson>();
+  const otherUserNames = new Map<string, string>();
+  let activeCount = 0;
+  for (let after = '';;) {
+    const rows = await sql.query<PersonRow>(
+      `SELECT i.id, i.active, i.doc, l.employee_id, l.status, l.preferred_name, l.hire_date, l.termination_date,
+              COALESCE(ml.employee_id, m.external_id) AS manager_employee_id
+         FROM identities i
+         LEFT JOIN identity_lifecycle l ON l.identity_id = i.id
+         LEFT JOIN identities m ON m.id = i.manager_id
+         LEFT JOIN identity_lifecycle ml ON ml.identity_id = i.manager_id
+        WHERE i.id > ? ORDER BY i.id LIMIT ${PAGE_SIZE}`,
+      [after],
+    );
+    for (const row of rows) {
+      const doc = JSON.parse(row.doc) as Doc;
+      const employeeId = row.employee_id ?? (row.status === null ? employeeIdOf(doc) : null);
+      if (employeeId === null) {
+        const userName = text(doc.userName);
+        if (userName) otherUserNames.set(userName.toLowerCase(), row.id);
+        continue;
+      }
+      const person = personOf(row, doc, employeeId);
+      if (person.status === 'active') activeCount++;
+      people.set(employeeId, person);
+    }
+    if (rows.length < PAGE_SIZE) break;
+    after = rows[rows.length - 1]!.id;
+  }
+  return { people, otherUserNames, activeCount };
+}
