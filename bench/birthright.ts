@@ -14,7 +14,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { createPool } from 'mysql2/promise';
 import { insertRows } from '../src/db/batches.js';
 import { Database } from '../src/db/database.js';
@@ -27,6 +26,7 @@ import type { BirthrightRuleInput, CatalogDocumentInput } from '../src/policy/mo
 import { simulate } from '../src/policy/simulate.js';
 import { SodService } from '../src/policy/sod.js';
 import { USER_COLUMNS } from '../src/scim/sql-map.js';
+import { rawInsertSeconds } from './lib/raw-insert.js';
 import { arg, databaseKinds, hrFeedRows, ROOT, writeResults } from './lib/setup.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
 
@@ -118,41 +118,7 @@ async function rawGrantInsertSeconds(kind: 'sqlite' | 'mariadb', url: string, ro
   const now = new Date().toISOString();
   const ids = rows.map(() => randomUUID()).sort();
   const values = rows.map((r, i) => [ids[i], r.identity_id, r.item, 'birthright', r.source_ref, 'system:birthright', now]);
-  const insertOne = 'INSERT INTO grants (id, identity_id, item, source, source_ref, granted_by, created) VALUES (?, ?, ?, ?, ?, ?, ?)';
-  if (kind === 'sqlite') {
-    const db = new BetterSqlite3(url.slice('sqlite:'.length));
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    const insert = db.prepare(insertOne);
-    const all = db.transaction((list: unknown[][]) => {
-      for (const v of list) insert.run(...v);
-    });
-    const started = performance.now();
-    all(values);
-    const seconds = (performance.now() - started) / 1000;
-    db.prepare('DELETE FROM grants').run();
-    db.close();
-    return seconds;
-  }
-  const u = new URL(url);
-  const pool = createPool({ host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: u.pathname.slice(1), connectionLimit: 1 });
-  const conn = await pool.getConnection();
-  try {
-    const started = performance.now();
-    await conn.beginTransaction();
-    for (let i = 0; i < values.length; i += 2000) {
-      const chunk = values.slice(i, i + 2000);
-      // The row values are strings; mysql2's parameter type is narrower than unknown[].
-      await conn.query(`INSERT INTO grants (id, identity_id, item, source, source_ref, granted_by, created) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`, chunk.flat() as never[]);
-    }
-    await conn.commit();
-    const seconds = (performance.now() - started) / 1000;
-    await conn.query('DELETE FROM grants');
-    return seconds;
-  } finally {
-    conn.release();
-    await pool.end();
-  }
+  return rawInsertSeconds(kind, url, 'grants', ['id', 'identity_id', 'item', 'source', 'source_ref', 'granted_by', 'created'], values, { deleteAfter: true });
 }
 
 interface Result {

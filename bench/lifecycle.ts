@@ -19,7 +19,6 @@ import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import BetterSqlite3 from 'better-sqlite3';
 import { createPool } from 'mysql2/promise';
 import { configWith } from '../src/config/index.js';
 import { Database } from '../src/db/database.js';
@@ -31,6 +30,7 @@ import { readPolicyFile } from '../src/policy/seed.js';
 import { PolicyStore } from '../src/policy/store.js';
 import { expectFeed } from '../test/support/hr-expectations.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
+import { rawInsertSeconds } from './lib/raw-insert.js';
 import { peakRssMb } from './lib/rss.js';
 import { arg, databaseKinds, ROOT, writeResults } from './lib/setup.js';
 
@@ -113,39 +113,7 @@ async function rawIdentityInsertSeconds(kind: 'sqlite' | 'mariadb', url: string,
   await empty.migrate();
   await empty.close();
   const columns = Object.keys(rows[0] ?? {});
-  const values = rows.map((r) => columns.map((c) => r[c] ?? null));
-  const insertOne = `INSERT INTO identities (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
-  if (kind === 'sqlite') {
-    const db = new BetterSqlite3(url.slice('sqlite:'.length));
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    const insert = db.prepare(insertOne);
-    const all = db.transaction((list: unknown[][]) => {
-      for (const v of list) insert.run(...v);
-    });
-    const started = performance.now();
-    all(values);
-    const seconds = (performance.now() - started) / 1000;
-    db.close();
-    return seconds;
-  }
-  const u = new URL(url);
-  const pool = createPool({ host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: u.pathname.slice(1), connectionLimit: 1 });
-  const conn = await pool.getConnection();
-  try {
-    const started = performance.now();
-    await conn.beginTransaction();
-    for (let i = 0; i < values.length; i += 2000) {
-      const chunk = values.slice(i, i + 2000);
-      // The row values are strings and numbers; mysql2's parameter type is narrower than unknown[].
-      await conn.query(`INSERT INTO identities (${columns.join(', ')}) VALUES ${chunk.map(() => `(${columns.map(() => '?').join(', ')})`).join(', ')}`, chunk.flat() as never[]);
-    }
-    await conn.commit();
-    return (performance.now() - started) / 1000;
-  } finally {
-    conn.release();
-    await pool.end();
-  }
+  return rawInsertSeconds(kind, url, 'identities', columns, rows.map((r) => columns.map((c) => r[c] ?? null)));
 }
 
 interface Step {

@@ -316,8 +316,9 @@ function classifyRow(
 }
 
 /**
- * Rows that would break uniqueness: an employee id or an email on several rows (every such row is
- * rejected, since the feed does not say which one is right), or an email held by a stored person
+ * Rows that would break uniqueness: an employee id or an email on several records (every such
+ * record is rejected, since nothing says which one is right; records from the feed reader never
+ * repeat, as it keeps the first row and rejects later ones naming it), or an email held by a stored person
  * whose own row is not in the file and so keeps it, or the userName of an identity no feed row
  * can match.
  */

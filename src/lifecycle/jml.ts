@@ -202,7 +202,7 @@ export class JmlActions implements GrantFollower {
       states.set(event.identityId, state);
     }
     await this.checkEmployeeIds(tx, states);
-    for (const chunk of chunks(ids)) await tx.execute(`DELETE FROM identity_lifecycle WHERE identity_id IN (${placeholders(chunk.length)})`, chunk);
+    for (const chunk of chunks([...stored.keys()])) await tx.execute(`DELETE FROM identity_lifecycle WHERE identity_id IN (${placeholders(chunk.length)})`, chunk);
     await insertRows(tx, 'identity_lifecycle', LIFECYCLE_COLUMNS, [...states].map(([id, s]) => [
       id, s.employeeId, s.status, s.preferredName, Object.keys(s.extra).length > 0 ? JSON.stringify(s.extra) : null,
       s.hireDate, s.terminationDate, s.startsOn, s.leavesOn, s.terminatedAt, cause.slice(0, 128), stamp,

@@ -19,13 +19,13 @@ const PAGE_SIZE = 5000;
 interface PersonRow {
   id: string;
   active: number | string;
+  manager_id: string | null;
   doc: string;
   employee_id: string | null;
   status: string | null;
   preferred_name: string | null;
   hire_date: string | null;
   termination_date: string | null;
-  manager_employee_id: string | null;
 }
 
 export interface StoredPeople {
@@ -73,7 +73,8 @@ function personOf(row: PersonRow, doc: Doc, employeeId: string): StoredPerson {
     email: emailOf(doc) ?? '',
     department: text(enterprise.department),
     title: text(doc.title),
-    managerEmployeeId: row.manager_employee_id,
+    // resolved once every identity has been read (loadStoredPeople)
+    managerEmployeeId: null,
     location: locationOf(doc),
     costCenter: text(enterprise.costCenter),
     employmentType: text(doc.userType),
@@ -87,14 +88,12 @@ export async function loadStoredPeople(sql: Sql): Promise<StoredPeople> {
   const people = new Map<string, StoredPerson>();
   const otherUserNames = new Map<string, string>();
   let activeCount = 0;
+  const employeeIdOfIdentity = new Map<string, string>();
+  const managerOf = new Map<StoredPerson, string>();
   for (let after = '';;) {
     const rows = await sql.query<PersonRow>(
-      `SELECT i.id, i.active, i.doc, l.employee_id, l.status, l.preferred_name, l.hire_date, l.termination_date,
-              COALESCE(ml.employee_id, m.external_id) AS manager_employee_id
-         FROM identities i
-         LEFT JOIN identity_lifecycle l ON l.identity_id = i.id
-         LEFT JOIN identities m ON m.id = i.manager_id
-         LEFT JOIN identity_lifecycle ml ON ml.identity_id = i.manager_id
+      `SELECT i.id, i.active, i.manager_id, i.doc, l.employee_id, l.status, l.preferred_name, l.hire_date, l.termination_date
+         FROM identities i LEFT JOIN identity_lifecycle l ON l.identity_id = i.id
         WHERE i.id > ? ORDER BY i.id LIMIT ${PAGE_SIZE}`,
       [after],
     );
@@ -109,9 +108,13 @@ export async function loadStoredPeople(sql: Sql): Promise<StoredPeople> {
       const person = personOf(row, doc, employeeId);
       if (person.status === 'active') activeCount++;
       people.set(employeeId, person);
+      employeeIdOfIdentity.set(row.id, employeeId);
+      if (row.manager_id !== null) managerOf.set(person, row.manager_id);
     }
     if (rows.length < PAGE_SIZE) break;
     after = rows[rows.length - 1]!.id;
   }
+  // Every identity has been read: managers resolve to employee ids here rather than by a join per row.
+  for (const [person, managerId] of managerOf) person.managerEmployeeId = employeeIdOfIdentity.get(managerId) ?? null;
   return { people, otherUserNames, activeCount };
 }

@@ -26,6 +26,8 @@ export interface PolicyState {
 
 export class PolicyChangeLog {
   private readonly listeners = new Set<(change: PolicyChange) => void>();
+  /** identities already recorded in access_changes, by open transaction */
+  private readonly recordedIn = new WeakMap<Transaction, Set<string>>();
 
   /** Calls `listener` after each committed change made through this log; returns the unsubscribe. */
   onChange(listener: (change: PolicyChange) => void): () => void {
@@ -53,8 +55,13 @@ export class PolicyChangeLog {
 
   /** Records that these identities' grants, or their names, changed. */
   async identitiesChanged(tx: Transaction, identityIds: Iterable<string>): Promise<void> {
-    const ids = [...new Set(identityIds)];
+    // An identity recorded once in a transaction is reloaded after it commits whatever else
+    // the transaction changes about it: a feed's joiner (identity, then grants) needs one row.
+    let recorded = this.recordedIn.get(tx);
+    if (!recorded) this.recordedIn.set(tx, (recorded = new Set()));
+    const ids = [...new Set(identityIds)].filter((id) => !recorded.has(id));
     if (ids.length === 0) return;
+    for (const id of ids) recorded.add(id);
     const now = Date.now();
     await insertRows(tx, 'access_changes', ['identity_id', 'created_ms'], ids.map((id) => [id, now]));
     tx.afterCommit(() => this.emit({ kind: 'identities', identityIds: ids }));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { onEachDatabase } from '../support/databases.js';
 import { registerOutboxCommands } from '../../src/cli/outbox-commands.js';
 import { IdentityService } from '../../src/identity/identity-service.js';
-import { create, insertOperations, type TestAccount } from './outbox-fixtures.js';
+import { create, insertOperations, type TestAccount } from '../support/outbox-fixtures.js';
 import { timeOrderedId } from '../../src/db/ids.js';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';

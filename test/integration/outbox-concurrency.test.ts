@@ -4,7 +4,7 @@ import { MemoryConnector } from '../../connectors/memory/index.js';
 import { Database } from '../../src/db/database.js';
 import { ConnectorRegistry } from '../../src/provisioning/registry.js';
 import { OutboxWorker } from '../../src/provisioning/worker.js';
-import { count, create, insertAccounts, insertOperations, RecordingConnector, statuses, TEST_WORKER } from './outbox-fixtures.js';
+import { count, create, insertAccounts, insertOperations, RecordingConnector, statuses, TEST_WORKER } from '../support/outbox-fixtures.js';
 
 // SKIP LOCKED is what keeps workers apart on MySQL; SQLite has one process, so this is MariaDB only.
 describe('two outbox workers on one MariaDB database', () => {

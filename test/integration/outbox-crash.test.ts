@@ -8,9 +8,9 @@ import { onEachDatabase } from '../support/databases.js';
 import { MemoryConnector, type JournalEntry } from '../../connectors/memory/index.js';
 import { ConnectorRegistry } from '../../src/provisioning/registry.js';
 import { OutboxWorker } from '../../src/provisioning/worker.js';
-import { count, create, insertAccounts, insertOperations, statuses } from './outbox-fixtures.js';
+import { count, create, insertAccounts, insertOperations, statuses } from '../support/outbox-fixtures.js';
 
-const CHILD = fileURLToPath(new URL('./outbox-crash-worker.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('../support/outbox-crash-worker.ts', import.meta.url));
 
 onEachDatabase('an outbox worker killed mid-run', (database) => {
   let dir: string;

@@ -8,7 +8,7 @@ import { ConnectorError, type AccountRef, type Connector, type Operation } from 
 import { retryDead } from '../../src/provisioning/outbox.js';
 import { ConnectorRegistry } from '../../src/provisioning/registry.js';
 import { OutboxWorker, type OutboxWorkerOptions } from '../../src/provisioning/worker.js';
-import { count, create, insertAccounts, insertOperations, RecordingConnector, statuses, TEST_WORKER, type TestAccount } from './outbox-fixtures.js';
+import { count, create, insertAccounts, insertOperations, RecordingConnector, statuses, TEST_WORKER, type TestAccount } from '../support/outbox-fixtures.js';
 
 /** A clock tests move by hand. */
 function movableClock(start = Date.now()) {
