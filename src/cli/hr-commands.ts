@@ -151,25 +151,21 @@ export function registerHrCommands(program: Command, withDatabase: WithDatabase,
       if (report.status === 'held') process.exitCode = EXIT_HELD;
     }));
 
-  hr.command('approve')
-    .description('apply a feed the circuit breaker held (its rows are classified again against the identities as they are now); audited')
-    .argument('<feed-id>', 'the feed id, as `iam hr import` or `iam hr list` printed it')
-    .option('--json', 'print the report as JSON')
-    .action(async (feedId: string, opts: { json?: boolean }) => expected(async () => {
-      const config = loadConfig();
-      const report = await withDatabase((db) => feedService(db, config).approve(feedId, actor()));
-      printReport(report, opts.json);
-    }));
-
-  hr.command('reject')
-    .description('drop a feed the circuit breaker held: nothing in it is applied; audited')
-    .argument('<feed-id>', 'the feed id, as `iam hr import` or `iam hr list` printed it')
-    .option('--json', 'print the report as JSON')
-    .action(async (feedId: string, opts: { json?: boolean }) => expected(async () => {
-      const config = loadConfig();
-      const report = await withDatabase((db) => feedService(db, config).reject(feedId, actor()));
-      printReport(report, opts.json);
-    }));
+  const decisions = [
+    { name: 'approve', description: 'apply a feed the circuit breaker held (its rows are classified again against the identities as they are now); audited' },
+    { name: 'reject', description: 'drop a feed the circuit breaker held: nothing in it is applied; audited' },
+  ] as const;
+  for (const { name, description } of decisions) {
+    hr.command(name)
+      .description(description)
+      .argument('<feed-id>', 'the feed id, as `iam hr import` or `iam hr list` printed it')
+      .option('--json', 'print the report as JSON')
+      .action(async (feedId: string, opts: { json?: boolean }) => expected(async () => {
+        const config = loadConfig();
+        const report = await withDatabase((db) => feedService(db, config)[name](feedId, actor()));
+        printReport(report, opts.json);
+      }));
+  }
 
   hr.command('list')
     .description('list imported feeds, newest first')

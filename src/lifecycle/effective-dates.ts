@@ -13,7 +13,8 @@ import type { Database } from '../db/database.js';
 import type { IdentityService } from '../identity/identity-service.js';
 import type { ChangeContext } from '../identity/resources.js';
 import { CHUNK_SIZE } from './feed-apply.js';
-import { isoDate, type JmlActions, type LifecycleEvent } from './jml.js';
+import { daysAfter, isoDate } from './dates.js';
+import type { JmlActions, LifecycleEvent } from './jml.js';
 
 export const EFFECTIVE_DATES_ACTOR = 'system:effective-dates';
 
@@ -24,7 +25,6 @@ export interface EffectiveDatesReport {
   preProvisioned: number;
 }
 
-const DAY_MS = 86_400_000;
 
 export class EffectiveDates {
   constructor(
@@ -57,7 +57,7 @@ export class EffectiveDates {
 
     // Grants that started since the previous runs (valid_from reached): their accounts follow. Two
     // days back covers a missed run or a server down over a weekend night; planning twice is free.
-    const since = new Date(now.getTime() - 2 * DAY_MS).toISOString();
+    const since = daysAfter(now, -2).toISOString();
     const grantsStarted = await this.db.query<{ identity_id: string }>(
       'SELECT DISTINCT identity_id FROM grants WHERE valid_from IS NOT NULL AND valid_from > ? AND valid_from <= ? ORDER BY identity_id', [since, now.toISOString()]);
     for (const chunk of chunks(grantsStarted.map((r) => r.identity_id), CHUNK_SIZE)) {
@@ -66,7 +66,7 @@ export class EffectiveDates {
 
     let preProvisioned = 0;
     if (this.options.preProvisionDays > 0) {
-      const horizon = isoDate(new Date(now.getTime() + this.options.preProvisionDays * DAY_MS));
+      const horizon = isoDate(daysAfter(now, this.options.preProvisionDays));
       const soon = await this.db.query<{ identity_id: string }>(
         "SELECT identity_id FROM identity_lifecycle WHERE status = 'pending' AND starts_on IS NOT NULL AND starts_on <= ? ORDER BY identity_id", [horizon]);
       for (const chunk of chunks(soon.map((r) => r.identity_id), CHUNK_SIZE)) {

@@ -20,7 +20,8 @@ import { applyFeedPlan } from './feed-apply.js';
 import { loadHrMapping, type HrMapping } from './hr-feed/mapping.js';
 import { readHrFeedAll, type HrFeedFormat, type HrFeedSource } from './hr-feed/read.js';
 import type { HrRecord, RejectedRow } from './hr-record.js';
-import { isoDate, type JmlActions, type JmlOutcome } from './jml.js';
+import { isoDate } from './dates.js';
+import type { JmlActions, JmlOutcome } from './jml.js';
 import { loadStoredPeople } from './stored-people.js';
 
 export type FeedSource = 'cli' | 'api' | 'drop-folder';

@@ -29,8 +29,10 @@ import { loadIdentityAttributes } from '../policy/identity-attributes.js';
 import type { AccountPlanner } from '../provisioning/planner.js';
 import { ENTERPRISE_SCHEMA } from '../scim/schema.js';
 import { IdentityError } from '../identity/errors.js';
+import { readPath } from '../identity/columns.js';
+import { employeeIdOf } from '../identity/user-document.js';
 import type { MovableAttribute, StoredStatus } from './classify.js';
-import { employeeIdOf } from './stored-people.js';
+import { daysAfter, isoDate } from './dates.js';
 
 type Doc = Record<string, unknown>;
 
@@ -81,7 +83,6 @@ export interface JmlOptions {
 /** The flag a mover's requested grants carry until their new manager confirms them. */
 export const MANAGER_CONFIRM_FLAG = 'manager-confirm';
 
-const DAY_MS = 86_400_000;
 const LIFECYCLE_COLUMNS = [
   'identity_id', 'employee_id', 'status', 'preferred_name', 'extra', 'hire_date', 'termination_date', 'starts_on', 'leaves_on',
   'terminated_at', 'last_cause', 'last_modified',
@@ -99,9 +100,6 @@ interface LifecycleRow {
   leaves_on: string | null;
   terminated_at: string | null;
 }
-
-/** The ISO date (UTC) of a time: what effective dates are compared with. */
-export const isoDate = (at: Date): string => at.toISOString().slice(0, 10);
 
 export class JmlActions implements GrantFollower {
   constructor(
@@ -137,7 +135,7 @@ export class JmlActions implements GrantFollower {
     }
     if (recomputed.size > 0) {
       const grace = movers.length > 0 && this.options.moverGraceDays > 0
-        ? { identities: new Set(movers.map((e) => e.identityId)), until: new Date(now.getTime() + this.options.moverGraceDays * DAY_MS).toISOString() }
+        ? { identities: new Set(movers.map((e) => e.identityId)), until: daysAfter(now, this.options.moverGraceDays).toISOString() }
         : undefined;
       const report = await this.birthright.recompute(tx, catalog, [...recomputed], ctx, { grace, now });
       outcome.grantsAdded = report.added;
@@ -229,7 +227,7 @@ export class JmlActions implements GrantFollower {
   /** For pending people inside the pre-provisioning window: the items they will hold once they start. */
   private async preProvisioned(sql: Sql, catalog: Catalog, states: ReadonlyMap<string, LifecycleState>, now: Date): Promise<Map<string, string[]> | undefined> {
     if (this.options.preProvisionDays <= 0) return undefined;
-    const horizon = isoDate(new Date(now.getTime() + this.options.preProvisionDays * DAY_MS));
+    const horizon = isoDate(daysAfter(now, this.options.preProvisionDays));
     const soon = [...states].filter(([, s]) => s.status === 'pending' && s.startsOn !== null && s.startsOn <= horizon).map(([id]) => id);
     if (soon.length === 0) return undefined;
     const evaluator = await this.birthright.evaluator(catalog);
@@ -311,19 +309,23 @@ async function reportsBelow(sql: Sql, managerIds: readonly string[]): Promise<st
   return [...found];
 }
 
-/** SCIM attribute paths of the feed attributes that make a mover. */
-const SCIM_PATHS: Record<MovableAttribute, (doc: Doc) => unknown> = {
-  givenName: (doc) => (doc.name as Doc | undefined)?.givenName,
-  familyName: (doc) => (doc.name as Doc | undefined)?.familyName,
-  preferredName: (doc) => doc.displayName,
-  email: (doc) => JSON.stringify(doc.emails ?? null),
-  department: (doc) => (doc[ENTERPRISE_SCHEMA] as Doc | undefined)?.department,
-  title: (doc) => doc.title,
-  managerEmployeeId: (doc) => ((doc[ENTERPRISE_SCHEMA] as Doc | undefined)?.manager as Doc | undefined)?.value,
-  location: (doc) => JSON.stringify(doc.addresses ?? null),
-  costCenter: (doc) => (doc[ENTERPRISE_SCHEMA] as Doc | undefined)?.costCenter,
-  employmentType: (doc) => doc.userType,
+/** Where each feed attribute that can make a mover stands in a SCIM User (see identity-document.ts). */
+const SCIM_PATHS: Record<MovableAttribute, string> = {
+  givenName: 'name.givenName',
+  familyName: 'name.familyName',
+  preferredName: 'displayName',
+  email: 'emails',
+  department: `${ENTERPRISE_SCHEMA}:department`,
+  title: 'title',
+  managerEmployeeId: `${ENTERPRISE_SCHEMA}:manager.value`,
+  location: 'addresses',
+  costCenter: `${ENTERPRISE_SCHEMA}:costCenter`,
+  employmentType: 'userType',
 };
+
+/** Whether a document's value at the attribute's path differs between two documents (lists compared whole). */
+const differs = (attribute: MovableAttribute, before: Doc, after: Doc): boolean =>
+  JSON.stringify(readPath(before, SCIM_PATHS[attribute])) !== JSON.stringify(readPath(after, SCIM_PATHS[attribute]));
 
 /**
  * What a change made through SCIM means for the lifecycle, with the same classes a feed uses:
@@ -337,7 +339,7 @@ export function classifyIdentityChange(
   const { before, after } = change;
   if (!after) return before ? { identityId: before.id, kind: 'leaver', state: {} } : undefined;
   const active = after.doc.active !== false;
-  const employeeId = employeeIdOf(after.doc);
+  const employeeId = employeeIdOf(after.doc) ?? null;
   if (!before) return { identityId: after.id, kind: active ? 'joiner' : 'pending', state: { employeeId, status: active ? 'active' : 'pending' } };
   const wasActive = before.doc.active !== false;
   const state: Partial<LifecycleState> = { employeeId };
@@ -345,8 +347,8 @@ export function classifyIdentityChange(
   if (!wasActive && active) {
     return { identityId: after.id, kind: storedStatus === 'terminated' ? 'rehire' : 'joiner', state: { ...state, status: 'active' } };
   }
-  const moved = active && moverAttributes.some((a) => SCIM_PATHS[a](before.doc) !== SCIM_PATHS[a](after.doc));
-  const managerChanged = SCIM_PATHS.managerEmployeeId(before.doc) !== SCIM_PATHS.managerEmployeeId(after.doc);
+  const moved = active && moverAttributes.some((a) => differs(a, before.doc, after.doc));
+  const managerChanged = differs('managerEmployeeId', before.doc, after.doc);
   return { identityId: after.id, kind: moved ? 'mover' : 'update', state, moved, managerChanged: moved && managerChanged };
 }
 

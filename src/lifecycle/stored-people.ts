@@ -9,7 +9,7 @@
  * with no employee key at all are not people a feed can match, but their userNames are taken.
  */
 import type { Sql } from '../db/database.js';
-import { ENTERPRISE_SCHEMA } from '../scim/schema.js';
+import { employeeIdOf, enterpriseOf, primaryEmail, workLocation } from '../identity/user-document.js';
 import type { StoredPerson, StoredStatus } from './classify.js';
 
 type Doc = Record<string, unknown>;
@@ -39,28 +39,8 @@ export interface StoredPeople {
 
 const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 
-/** The employee id of an identity's document: the enterprise employeeNumber, else the externalId. */
-export function employeeIdOf(doc: Doc): string | null {
-  const enterprise = doc[ENTERPRISE_SCHEMA] as Doc | undefined;
-  return text(enterprise?.employeeNumber) ?? text(doc.externalId);
-}
-
-/** The primary work email of a document, else its first email, else its userName. */
-export function emailOf(doc: Doc): string | null {
-  const emails = Array.isArray(doc.emails) ? (doc.emails as Doc[]).filter((e) => e && typeof e.value === 'string') : [];
-  const chosen = emails.find((e) => e.primary === true) ?? emails.find((e) => e.type === 'work') ?? emails[0];
-  return text(chosen?.value) ?? text(doc.userName);
-}
-
-/** The locality of the work address (where a feed puts the location), else of the first address. */
-function locationOf(doc: Doc): string | null {
-  const addresses = Array.isArray(doc.addresses) ? (doc.addresses as Doc[]).filter((a) => a && typeof a === 'object') : [];
-  const chosen = addresses.find((a) => a.type === 'work') ?? addresses[0];
-  return text(chosen?.locality);
-}
-
 function personOf(row: PersonRow, doc: Doc, employeeId: string): StoredPerson {
-  const enterprise = (doc[ENTERPRISE_SCHEMA] ?? {}) as Doc;
+  const enterprise = enterpriseOf(doc);
   const name = (doc.name ?? {}) as Doc;
   const status: StoredStatus = (row.status as StoredStatus | null) ?? (Number(row.active) === 1 ? 'active' : 'terminated');
   return {
@@ -70,12 +50,12 @@ function personOf(row: PersonRow, doc: Doc, employeeId: string): StoredPerson {
     givenName: text(name.givenName) ?? '',
     familyName: text(name.familyName) ?? '',
     preferredName: row.preferred_name,
-    email: emailOf(doc) ?? '',
+    email: primaryEmail(doc) ?? text(doc.userName) ?? '',
     department: text(enterprise.department),
     title: text(doc.title),
     // resolved once every identity has been read (loadStoredPeople)
     managerEmployeeId: null,
-    location: locationOf(doc),
+    location: workLocation(doc) ?? null,
     costCenter: text(enterprise.costCenter),
     employmentType: text(doc.userType),
     hireDate: row.hire_date,
@@ -99,7 +79,7 @@ export async function loadStoredPeople(sql: Sql): Promise<StoredPeople> {
     );
     for (const row of rows) {
       const doc = JSON.parse(row.doc) as Doc;
-      const employeeId = row.employee_id ?? (row.status === null ? employeeIdOf(doc) : null);
+      const employeeId = row.employee_id ?? (row.status === null ? employeeIdOf(doc) ?? null : null);
       if (employeeId === null) {
         const userName = text(doc.userName);
         if (userName) otherUserNames.set(userName.toLowerCase(), row.id);

@@ -9,7 +9,7 @@
  */
 import { chunks, placeholders } from '../db/batches.js';
 import type { Sql } from '../db/database.js';
-import { ENTERPRISE_SCHEMA } from '../scim/schema.js';
+import { enterpriseOf, workLocation } from '../identity/user-document.js';
 
 /** An identity as a birthright rule sees it, plus its id. Absent text attributes are left out, never ''. */
 export interface IdentityAttributes {
@@ -56,17 +56,8 @@ interface ManagerFacts {
 
 const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
-/** The locality of the work address, else of the primary one, else of the first. */
-function locationOf(doc: Doc): string | undefined {
-  const addresses = Array.isArray(doc.addresses) ? (doc.addresses as Doc[]).filter((a) => a && typeof a === 'object') : [];
-  const chosen = addresses.find((a) => typeof a.type === 'string' && a.type.toLowerCase() === 'work')
-    ?? addresses.find((a) => a.primary === true)
-    ?? addresses[0];
-  return chosen ? text(chosen.locality) : undefined;
-}
-
 function attributesOf(row: IdentityRow, doc: Doc): IdentityAttributes {
-  const enterprise = (doc[ENTERPRISE_SCHEMA] && typeof doc[ENTERPRISE_SCHEMA] === 'object' ? doc[ENTERPRISE_SCHEMA] : {}) as Doc;
+  const enterprise = enterpriseOf(doc);
   const attrs: IdentityAttributes = {
     id: row.id,
     userName: text(doc.userName) ?? '',
@@ -79,7 +70,7 @@ function attributesOf(row: IdentityRow, doc: Doc): IdentityAttributes {
   };
   set('department', text(enterprise.department));
   set('title', text(doc.title));
-  set('location', locationOf(doc));
+  set('location', workLocation(doc));
   set('employmentType', text(doc.userType));
   set('userType', text(doc.userType));
   set('costCenter', text(enterprise.costCenter));
@@ -172,8 +163,7 @@ async function managerFacts(sql: Sql, identities: Map<string, IdentityAttributes
       const rows = await sql.query<IdentityRow>(`SELECT id, active, manager_id, doc FROM identities WHERE id IN (${placeholders(chunk.length)})`, chunk);
       for (const row of rows) {
         const doc = JSON.parse(row.doc) as Doc;
-        const enterprise = (doc[ENTERPRISE_SCHEMA] ?? {}) as Doc;
-        facts.set(row.id, { userName: text(doc.userName), employeeNumber: text(enterprise.employeeNumber), managerId: row.manager_id });
+        facts.set(row.id, { userName: text(doc.userName), employeeNumber: text(enterpriseOf(doc).employeeNumber), managerId: row.manager_id });
         if (row.manager_id !== null && !facts.has(row.manager_id)) next.add(row.manager_id);
       }
       for (const id of chunk) if (!facts.has(id)) missing.add(id);

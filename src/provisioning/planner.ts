@@ -22,7 +22,7 @@ import { forUpdate, type Transaction } from '../db/database.js';
 import { timeOrderedId } from '../db/ids.js';
 import type { Catalog } from '../policy/catalog.js';
 import { grantedItems, inForceAt } from '../policy/grants.js';
-import { ENTERPRISE_SCHEMA } from '../scim/schema.js';
+import { employeeIdOf, primaryEmail } from '../identity/user-document.js';
 import { AccountQueue } from './coalesce.js';
 import type { AccountAttributes, OpName } from './connector.js';
 import { attributesJson, canonicalAttributes } from './operations.js';
@@ -72,18 +72,16 @@ interface AccountRow {
 
 /** The attributes a target is told about a person: from the SCIM document, plus HR's extra attributes. */
 export function accountAttributes(doc: Doc, extra: Record<string, string> = {}): AccountAttributes {
+  // Empty text is left out: a target is not told to set an attribute to nothing.
   const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
   const name = (doc.name ?? {}) as Doc;
-  const emails = Array.isArray(doc.emails) ? (doc.emails as Doc[]) : [];
-  const email = emails.find((e) => e.primary === true) ?? emails[0];
-  const enterprise = (doc[ENTERPRISE_SCHEMA] ?? {}) as Doc;
   return canonicalAttributes({
     userName: String(doc.userName ?? ''),
     givenName: text(name.givenName),
     familyName: text(name.familyName),
     displayName: text(doc.displayName),
-    email: text(email?.value),
-    employeeId: text(enterprise.employeeNumber) ?? text(doc.externalId),
+    email: text(primaryEmail(doc)),
+    employeeId: text(employeeIdOf(doc)),
     extra,
   });
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Database } from '../../src/db/database.js';
-import { JobRunCoordinator } from '../../src/jobs/run-coordinator.js';
+import { JobRunCoordinator, type JobRunRow } from '../../src/jobs/run-coordinator.js';
 import { JobScheduler, type JobContext } from '../../src/jobs/scheduler.js';
 import { createLogger } from '../../src/log/logger.js';
 import { onEachDatabase } from '../support/databases.js';
@@ -8,14 +8,6 @@ import { onEachDatabase } from '../support/databases.js';
 const silent = createLogger('silent');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface RunRow {
-  job: string;
-  slot: string;
-  instance: string;
-  claimed: string;
-  finished: string | null;
-  outcome: string | null;
-}
 
 onEachDatabase('job scheduler', (database, kind) => {
   /**
@@ -28,7 +20,7 @@ onEachDatabase('job scheduler', (database, kind) => {
   let jobCounter = 0;
   /** A job name no other test of the suite uses. */
   const jobName = (what: string) => `${what}-${++jobCounter}`;
-  const rows = (job: string) => database().db.query<RunRow>('SELECT job, slot, instance, claimed, finished, outcome FROM job_runs WHERE job = ? ORDER BY slot', [job]);
+  const rows = (job: string) => database().db.query<JobRunRow>('SELECT job, slot, instance, claimed, finished, outcome FROM job_runs WHERE job = ? ORDER BY slot', [job]);
 
   before(async () => {
     other = kind === 'mariadb' ? await Database.connect(database().url) : database().db;

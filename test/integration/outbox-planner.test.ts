@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { onEachDatabase } from '../support/databases.js';
 import { MemoryConnector } from '../../connectors/memory/index.js';
 import { IdentityService } from '../../src/identity/identity-service.js';
-import { Catalog } from '../../src/policy/catalog.js';
+import { PLANNER_CATALOG } from '../support/outbox-fixtures.js';
 import { enqueueOperations } from '../../src/provisioning/outbox.js';
 import { AccountPlanner } from '../../src/provisioning/planner.js';
 import { ConnectorRegistry } from '../../src/provisioning/registry.js';
@@ -16,21 +16,7 @@ const ctx = { actor: 'test:planner' };
 const DAY = 86_400_000;
 const RETENTION_DAYS = 30;
 
-const catalog = Catalog.fromDocument({
-  targets: [{ name: 'github', type: 'github' }, { name: 'slack', type: 'slack' }, { name: 'ldap', type: 'ldap' }],
-  entitlements: [
-    { target: 'github', key: 'account', kind: 'account' },
-    { target: 'github', key: 'platform', kind: 'team' },
-    { target: 'github', key: 'api', kind: 'team' },
-    { target: 'slack', key: 'account', kind: 'account' },
-    { target: 'ldap', key: 'staff', kind: 'group' },
-    { target: 'ldap', key: 'finance', kind: 'group' },
-  ],
-  roles: [
-    { name: 'employee', entitlements: ['slack/account', 'ldap/staff'] },
-    { name: 'engineer', inherits: ['employee'], entitlements: ['github/account', 'github/platform'] },
-  ],
-});
+const catalog = PLANNER_CATALOG;
 
 interface Row { id: number; op: string; payload: string; status: string; target: string; not_before: string }
 

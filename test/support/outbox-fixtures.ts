@@ -10,8 +10,26 @@ import type { AccountRef, Connector, Operation, OperationResult } from '../../sr
 import { timeOrderedId } from '../../src/db/ids.js';
 import { operationPayload } from '../../src/provisioning/operations.js';
 import type { OutboxWorkerOptions } from '../../src/provisioning/worker.js';
+import { Catalog } from '../../src/policy/catalog.js';
 
 /** Worker options for tests: quick polls, short backoff. */
+/** A small catalogue for planner tests: three targets, two roles (engineer inherits employee). */
+export const PLANNER_CATALOG = Catalog.fromDocument({
+  targets: [{ name: 'github', type: 'github' }, { name: 'slack', type: 'slack' }, { name: 'ldap', type: 'ldap' }],
+  entitlements: [
+    { target: 'github', key: 'account', kind: 'account' },
+    { target: 'github', key: 'platform', kind: 'team' },
+    { target: 'github', key: 'api', kind: 'team' },
+    { target: 'slack', key: 'account', kind: 'account' },
+    { target: 'ldap', key: 'staff', kind: 'group' },
+    { target: 'ldap', key: 'finance', kind: 'group' },
+  ],
+  roles: [
+    { name: 'employee', entitlements: ['slack/account', 'ldap/staff'] },
+    { name: 'engineer', inherits: ['employee'], entitlements: ['github/account', 'github/platform'] },
+  ],
+});
+
 export const TEST_WORKER: OutboxWorkerOptions = {
   pollIntervalMs: 10, batchSize: 50, leaseMs: 60_000, maxAttempts: 4, backoffBaseMs: 1000, backoffMaxMs: 60_000,
 };

@@ -1,25 +1,13 @@
 import { expect } from 'chai';
-import { Catalog } from '../../../src/policy/catalog.js';
+import { PLANNER_CATALOG } from '../../support/outbox-fixtures.js';
 import { accountAttributes, targetsHeld } from '../../../src/provisioning/planner.js';
 import { attributesJson } from '../../../src/provisioning/operations.js';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
 describe('what the planner wants for an identity', () => {
-  const catalog = Catalog.fromDocument({
-    targets: [{ name: 'github', type: 'github' }, { name: 'slack', type: 'slack' }, { name: 'ldap', type: 'ldap' }],
-    entitlements: [
-      { target: 'github', key: 'account', kind: 'account' },
-      { target: 'github', key: 'platform', kind: 'team' },
-      { target: 'github', key: 'api', kind: 'team' },
-      { target: 'slack', key: 'account', kind: 'account' },
-      { target: 'ldap', key: 'staff', kind: 'group' },
-    ],
-    roles: [
-      { name: 'employee', entitlements: ['slack/account', 'ldap/staff'] },
-      { name: 'engineer', inherits: ['employee'], entitlements: ['github/account', 'github/platform'] },
-    ],
-  });
+  const catalog = PLANNER_CATALOG;
+
 
   it('reaches targets through roles and inheritance; memberships leave out the account entitlement', () => {
     expect(Object.fromEntries(targetsHeld(catalog, ['role:engineer', 'ent:github/api']))).to.deep.equal({
