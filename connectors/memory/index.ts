@@ -10,8 +10,10 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import {
-  ConnectorError, type AccountAttributes, type AccountRef, type Connector, type Operation, type OperationResult, type OpName,
+  ConnectorError, type AccountAttributes, type AccountRef, type Connector, type CorrelationRule, type Operation, type OperationResult,
+  type OpName, type TargetAccount,
 } from '../../src/provisioning/connector.js';
+import { attributeMappingSchema, correlationRules, correlationSchema, mapAttributes, type AttributeMapping } from '../../src/provisioning/attribute-mapping.js';
 
 /** An account as the memory target holds it. */
 export interface MemoryAccount {
@@ -37,8 +39,8 @@ export interface InjectedFailure {
   retryable?: boolean;
   retryAfterMs?: number;
   message?: string;
-  /** only calls for this operation / account */
-  op?: OpName;
+  /** only calls for this operation (or read: test, get, list) / account */
+  op?: OpName | 'test' | 'get' | 'list';
   accountId?: string;
 }
 
@@ -47,7 +49,17 @@ export const memorySettings = z.object({
   latencyMs: z.coerce.number().min(0).default(0),
   /** append applied operations here and replay them at start */
   stateFile: z.string().min(1).optional(),
+  /** accounts per page of list() */
+  pageSize: z.coerce.number().int().positive().default(1000),
+  attributes: attributeMappingSchema.optional(),
+  correlate: correlationSchema.optional(),
 });
+
+/** The memory target keeps the identity's attributes under their own names. */
+export const MEMORY_DEFAULT_MAPPING: AttributeMapping = {
+  userName: 'userName', givenName: 'givenName', familyName: 'familyName', displayName: 'displayName', email: 'email', employeeId: 'employeeId',
+};
+export const MEMORY_DEFAULT_CORRELATION: readonly CorrelationRule[] = [{ target: 'userName', identity: 'userName' }, { target: 'email', identity: 'email' }];
 export type MemorySettings = z.input<typeof memorySettings>;
 
 export class MemoryConnector implements Connector {
@@ -61,9 +73,14 @@ export class MemoryConnector implements Connector {
   calls = 0;
   private readonly failures: InjectedFailure[] = [];
   private readonly settings: z.output<typeof memorySettings>;
+  readonly correlation: readonly CorrelationRule[];
+  readonly keepsDisabledAccounts = true;
+  private readonly mapping: AttributeMapping;
 
   constructor(readonly target: string, settings: MemorySettings = {}) {
     this.settings = memorySettings.parse(settings);
+    this.mapping = this.settings.attributes ?? MEMORY_DEFAULT_MAPPING;
+    this.correlation = correlationRules(this.settings.correlate, MEMORY_DEFAULT_CORRELATION);
     const file = this.settings.stateFile;
     if (file && existsSync(file)) {
       for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -114,9 +131,60 @@ export class MemoryConnector implements Connector {
     return result;
   }
 
+  async test(): Promise<void> {
+    this.takeFailure('test');
+  }
+
+  targetAttributes(attributes: AccountAttributes): Record<string, string> {
+    return mapAttributes(this.mapping, attributes);
+  }
+
+  async get(accountKey: string): Promise<TargetAccount | null> {
+    this.takeFailure('get');
+    for (const account of this.accounts.values()) if (account.accountKey === accountKey) return this.view(account);
+    return null;
+  }
+
+  async *list(): AsyncIterable<TargetAccount[]> {
+    this.takeFailure('list');
+    let page: TargetAccount[] = [];
+    for (const account of [...this.accounts.values()]) {
+      page.push(this.view(account));
+      if (page.length === this.settings.pageSize) {
+        yield page;
+        page = [];
+      }
+    }
+    if (page.length > 0) yield page;
+  }
+
+  /** An account as list() and get() report it. */
+  private view(account: MemoryAccount): TargetAccount {
+    return { accountKey: account.accountKey, enabled: account.enabled, attributes: this.targetAttributes(account.attributes), memberships: [...account.memberships].sort() };
+  }
+
+  /** Throws the first injected failure aimed at this read (by name: a failure without `op` is for operations). */
+  private takeFailure(read: 'test' | 'get' | 'list'): void {
+    const failure = this.failures.find((f) => f.times > 0 && f.op === read);
+    if (!failure) return;
+    failure.times--;
+    throw new ConnectorError(failure.message ?? `injected failure of ${read}`, failure.retryable ?? true, failure.retryAfterMs);
+  }
+
+  /**
+   * The account an operation is about: by our account id, or, as a real target would find it, by
+   * its key (an account made by hand that reconciliation took over has our id only on our side).
+   */
+  private find(ref: AccountRef): MemoryAccount | undefined {
+    const byId = this.accounts.get(ref.accountId);
+    if (byId || ref.accountKey === null) return byId;
+    for (const account of this.accounts.values()) if (account.accountKey === ref.accountKey) return account;
+    return undefined;
+  }
+
   /** Makes the change; `replay` is the result recorded when the journal is read back. */
   private apply(ref: AccountRef, operation: Operation, replay?: OperationResult): OperationResult {
-    const account = this.accounts.get(ref.accountId);
+    const account = this.find(ref);
     const missing = () => new ConnectorError(`account ${ref.accountId} does not exist on ${this.target}`, false);
     switch (operation.op) {
       case 'create': {
@@ -140,7 +208,7 @@ export class MemoryConnector implements Connector {
         if (account) account.enabled = false;
         return {};
       case 'delete':
-        this.accounts.delete(ref.accountId);
+        if (account) this.accounts.delete(account.accountId);
         return {};
       case 'add-membership':
         if (!account) throw missing();

@@ -12,7 +12,8 @@ const COLUMNS = ['id', 'occurred_at', 'actor', 'action', 'target_type', 'target_
 type Row = Record<(typeof COLUMNS)[number], unknown>;
 const BATCH = 1000;
 
-function csvCell(value: unknown): string {
+/** One CSV cell (RFC 4180): quoted when it holds a quote, a comma or a line break. */
+export function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? '' : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }

@@ -13,6 +13,7 @@ import { Progress } from './progress.js';
 import { registerHrCommands } from './hr-commands.js';
 import { registerOutboxCommands } from './outbox-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
+import { registerReconcileCommands } from './reconcile-commands.js';
 import { PolicyError } from '../policy/model.js';
 
 /** The actor CLI commands are audited as. */
@@ -147,6 +148,7 @@ export function buildCli(): Command {
   registerPolicyCommands(program, withDatabase, cliActor);
   registerHrCommands(program, withDatabase, cliActor);
   registerOutboxCommands(program, withDatabase, cliActor);
+  registerReconcileCommands(program, withDatabase, cliActor);
   return program;
 }
 

@@ -83,6 +83,12 @@ const configSchema = z.object({
     /** when every identity's accounts are planned again, catching up with catalogue edits (cron) */
     planSchedule: z.string().min(1),
   }),
+  reconcile: z.object({
+    /** when every connected target is reconciled (cron) */
+    schedule: z.string().min(1),
+    /** whether the scheduled run queues repairs (`iam reconcile --fix`) or only reports */
+    fix: flag,
+  }),
   /** connected systems by target name: which connector serves each, with its settings */
   targets: z.record(z.string(), z.looseObject({
     connector: z.string().min(1),
@@ -133,6 +139,8 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   IAM_OUTBOX_BACKOFF_BASE_MS: 'outbox.backoffBaseMs',
   IAM_OUTBOX_BACKOFF_MAX_MS: 'outbox.backoffMaxMs',
   IAM_OUTBOX_PLAN_SCHEDULE: 'outbox.planSchedule',
+  IAM_RECONCILE_SCHEDULE: 'reconcile.schedule',
+  IAM_RECONCILE_FIX: 'reconcile.fix',
 };
 
 /** Raised when configuration is invalid; the message lists every problem, one per line. */
@@ -209,17 +217,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /** Parts of a Config to replace; nested sections merge. */
-export type ConfigOverrides = Partial<Omit<Config, 'scim' | 'api' | 'policy' | 'hr' | 'lifecycle' | 'outbox'>> & {
+export type ConfigOverrides = Partial<Omit<Config, 'scim' | 'api' | 'policy' | 'hr' | 'lifecycle' | 'outbox' | 'reconcile' | 'targets'>> & {
   scim?: Partial<Config['scim']>;
   api?: Partial<Config['api']>;
   policy?: Partial<Config['policy']>;
   hr?: Partial<Config['hr']>;
   lifecycle?: Partial<Config['lifecycle']>;
   outbox?: Partial<Config['outbox']>;
+  reconcile?: Partial<Config['reconcile']>;
+  /** as a config file writes them: a target's limits may be left to their defaults */
+  targets?: Record<string, z.input<typeof configSchema>['targets'][string]>;
 };
 
-/** Builds a Config from defaults plus overrides, for tests and embedding. */
+/** Builds a Config from defaults plus overrides, for tests and embedding; checked and completed as a config file would be. */
 export function configWith(overrides: ConfigOverrides = {}): Config {
   const base = loadConfig({});
-  return deepFreeze(deepMerge(base as unknown as Tree, overrides as Tree) as unknown as Config);
+  return deepFreeze(configSchema.parse(deepMerge(base as unknown as Tree, overrides as Tree)));
 }

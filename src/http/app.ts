@@ -19,6 +19,7 @@ import { SodService } from '../policy/sod.js';
 import { PolicyStore } from '../policy/store.js';
 import { OutboxMetrics } from '../provisioning/metrics.js';
 import type { AccountPlanner } from '../provisioning/planner.js';
+import { Reconciler } from '../provisioning/reconciliation/reconciler.js';
 import { ConnectorRegistry } from '../provisioning/registry.js';
 import { OutboxWorker } from '../provisioning/worker.js';
 import { buildDiscovery } from '../scim/discovery.js';
@@ -64,6 +65,8 @@ export interface AppServices {
   connectors: ConnectorRegistry;
   /** runs provisioning operations; `iam serve` starts it when outbox.runWorkers is set */
   outbox: OutboxWorker;
+  /** compares connected targets with the planned accounts */
+  reconciler: Reconciler;
 }
 
 /**
@@ -103,6 +106,7 @@ export async function createServices(config: Config, db: Database, log: Logger):
     planner,
     connectors,
     outbox: new OutboxWorker(db, connectors, { ...config.outbox, log, registry: metrics.registry }),
+    reconciler: new Reconciler(db, connectors),
   };
 }
 

@@ -9,15 +9,20 @@ import { JobScheduler } from '../jobs/scheduler.js';
 import { dropFolderJob } from '../lifecycle/drop-folder.js';
 import { CatalogCache } from '../policy/catalog.js';
 import { planAllAccounts, PLAN_ACCOUNTS_JOB } from '../provisioning/plan-all.js';
+import { reconcileAllTargets, RECONCILE_JOB } from '../provisioning/reconciliation/reconciler.js';
 import { closeServices, createApp, createServices, type AppServices } from './app.js';
 
-/** The scheduled jobs of a server: effective dates and the accounts catch-up always, the HR drop folder when configured. */
+/** The scheduled jobs of a server: effective dates, the accounts catch-up and reconciliation always, the HR drop folder when configured. */
 function scheduleJobs(services: AppServices, config: Config, db: Database, log: Logger): JobScheduler {
   const scheduler = new JobScheduler(db, log);
   scheduler.register({ name: 'effective-dates', schedule: config.lifecycle.effectiveDatesSchedule, run: () => services.effectiveDates.run() });
   scheduler.register({
     name: PLAN_ACCOUNTS_JOB, schedule: config.outbox.planSchedule,
     run: ({ slot }) => planAllAccounts(db, services.planner, CatalogCache.of(db), `job:${PLAN_ACCOUNTS_JOB}:${slot}`, new Date()),
+  });
+  scheduler.register({
+    name: RECONCILE_JOB, schedule: config.reconcile.schedule,
+    run: () => reconcileAllTargets(services.reconciler, services.connectors.targets(), { fix: config.reconcile.fix, actor: `system:${RECONCILE_JOB}` }),
   });
   const drop = dropFolderJob(config, services.feeds, log);
   if (drop) scheduler.register(drop);

@@ -45,10 +45,54 @@ export interface OperationResult {
   accountKey?: string;
 }
 
+/**
+ * An account as read back from a target, for reconciliation. Attributes are in the target's own
+ * vocabulary (LDAP `uid`, `mail`; GitHub `login`, `email`; Slack `userName`, `email`), one text
+ * value each, the same names the target's attribute mapping writes.
+ */
+export interface TargetAccount {
+  /** the target's own id, as a create reports it (an LDAP DN, a GitHub login, a Slack user id) */
+  accountKey: string;
+  enabled: boolean;
+  attributes: Record<string, string>;
+  /** entitlement keys on this target the account is a member of, sorted */
+  memberships: string[];
+  /** an invitation not yet accepted (GitHub): the account exists but is not a member yet */
+  pending?: boolean;
+}
+
+/** How an account on a target is matched to an identity: a target attribute equal to an identity attribute. */
+export interface CorrelationRule {
+  /** a key of TargetAccount.attributes, e.g. `uid` */
+  target: string;
+  /** an AccountAttributes path: userName, givenName, familyName, displayName, email, employeeId or extra.<name> */
+  identity: string;
+}
+
 export interface Connector {
   readonly target: string;
   /** must treat "already there" / "already gone" as success; idempotencyKey is stable across retries */
   execute(account: AccountRef, operation: Operation, idempotencyKey: string): Promise<OperationResult>;
+  /** checks the connection and the credentials; throws a ConnectorError carrying the target's own text */
+  test(): Promise<void>;
+  /** one account by its key, or null when the target does not have it */
+  get(accountKey: string): Promise<TargetAccount | null>;
+  /** every account on the target, a page at a time (paged reads: a target of 100,000 accounts never sits in memory whole) */
+  list(): AsyncIterable<TargetAccount[]>;
+  /** the target attributes an account with these attributes should have: the configured mapping applied */
+  targetAttributes(attributes: AccountAttributes): Record<string, string>;
+  /** the rules reconciliation matches accounts to identities with, first match wins */
+  readonly correlation: readonly CorrelationRule[];
+  /**
+   * false when the target has no disabled state and `disable` removes the account (GitHub
+   * organisation membership): a planned-disabled account that is absent is then as planned.
+   */
+  readonly keepsDisabledAccounts: boolean;
+  /**
+   * false when `delete` can only deactivate (Slack's SCIM API): a deleted account is then expected
+   * to be there, disabled and without memberships. Unset means true.
+   */
+  readonly deletesAccounts?: boolean;
   close?(): Promise<void>;
 }
 

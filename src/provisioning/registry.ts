@@ -7,6 +7,7 @@
 import type { Config } from '../config/index.js';
 import { createMemoryConnector } from '../../connectors/memory/index.js';
 import { createNoopConnector } from '../../connectors/noop/index.js';
+import { createSlackConnector } from '../../connectors/slack/index.js';
 import type { Connector } from './connector.js';
 
 /** Builds a connector for a target from its settings (the target's config entry). */
@@ -16,6 +17,7 @@ export type ConnectorFactory = (target: string, settings: Record<string, unknown
 export const CONNECTOR_FACTORIES: Readonly<Record<string, ConnectorFactory>> = {
   memory: createMemoryConnector,
   noop: createNoopConnector,
+  slack: createSlackConnector,
 };
 
 /** A connected target: its connector and the limits workers respect on it. */

@@ -58,6 +58,10 @@ const API_MATRIX: Record<string, Scope[] | 'public'> = {
   'GET /hr/feeds/{id}': ['iam-admin', 'auditor', 'hr-system'],
   'POST /hr/feeds/{id}/approve': ADMIN,
   'POST /hr/feeds/{id}/reject': ADMIN,
+  'POST /reconciliations': ADMIN,
+  'GET /reconciliations': AUDIT,
+  'GET /reconciliations/{id}': AUDIT,
+  'GET /reconciliations/{id}/findings': AUDIT,
 };
 
 const SCIM_READERS: Scope[] = ['iam-admin', 'hr-system', 'scim:read', 'scim:write'];

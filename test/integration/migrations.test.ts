@@ -5,7 +5,7 @@ import type { Database } from '../../src/db/database.js';
 
 const TABLES = [
   'access_changes', 'accounts', 'api_tokens', 'audit_events', 'audit_head', 'birthright_rules', 'directory_groups', 'entitlements', 'grants',
-  'group_members', 'hr_feeds', 'identities', 'identity_lifecycle', 'identity_values', 'job_runs', 'outbox', 'policy_state',
+  'group_members', 'hr_feeds', 'identities', 'identity_lifecycle', 'identity_values', 'job_runs', 'outbox', 'policy_state', 'reconciliation_findings', 'reconciliations',
   'role_entitlements', 'role_inherits', 'role_permissions', 'roles', 'sod_exceptions', 'sod_rules', 'targets',
 ];
 

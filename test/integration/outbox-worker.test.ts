@@ -8,7 +8,7 @@ import { ConnectorError, type AccountRef, type Connector, type Operation } from 
 import { retryDead } from '../../src/provisioning/outbox.js';
 import { ConnectorRegistry } from '../../src/provisioning/registry.js';
 import { OutboxWorker, type OutboxWorkerOptions } from '../../src/provisioning/worker.js';
-import { count, create, insertAccounts, insertOperations, RecordingConnector, statuses, TEST_WORKER, type TestAccount } from '../support/outbox-fixtures.js';
+import { count, create, insertAccounts, insertOperations, RecordingConnector, statuses, withExecute, TEST_WORKER, type TestAccount } from '../support/outbox-fixtures.js';
 
 /** A clock tests move by hand. */
 function movableClock(start = Date.now()) {
@@ -190,7 +190,7 @@ onEachDatabase('outbox worker', (database) => {
     const [id] = await insertOperations(db, [{ account: account!, operation: create('slow') }]);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const stalled: Connector = { target: memory.target, execute: async (a, o, k) => { await gate; return memory.execute(a, o, k); } };
+    const stalled = withExecute(memory, async (a, o, k) => { await gate; return memory.execute(a, o, k); });
     // The stalled worker's clock stands still, so its renewals never reach past the first lease.
     const frozen = Date.now();
     const first = worker(registryOf({ connector: stalled }), { clock: () => new Date(frozen), leaseMs: 1000, instanceId: 'stalled' });
@@ -209,17 +209,14 @@ onEachDatabase('outbox worker', (database) => {
   it('retries an operation whose answer was lost, and the target applies it once', async () => {
     const memory = new MemoryConnector(target());
     let lose = true;
-    const lossy: Connector = {
-      target: memory.target,
-      async execute(a, o, k) {
-        const result = await memory.execute(a, o, k);
-        if (lose) {
-          lose = false;
-          throw new ConnectorError('timed out waiting for the answer', true);
-        }
-        return result;
-      },
-    };
+    const lossy = withExecute(memory, async (a, o, k) => {
+      const result = await memory.execute(a, o, k);
+      if (lose) {
+        lose = false;
+        throw new ConnectorError('timed out waiting for the answer', true);
+      }
+      return result;
+    });
     const [account] = await insertAccounts(db, memory.target, 1);
     await insertOperations(db, [{ account: account!, operation: create('lossy', ['a']) }, { account: account!, operation: { op: 'add-membership', entitlement: 'b' } }]);
     const clock = movableClock();

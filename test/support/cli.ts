@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
 
 const BIN = fileURLToPath(new URL('../../bin/iam.js', import.meta.url));
 
@@ -27,4 +28,40 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
     child.once('error', reject);
     child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+/**
+ * Runs `iam` commands in this process, on a test database: `register` adds the command group
+ * under test (as main.ts does); stdout and stderr are captured, and the exit code is what the
+ * command set in process.exitCode (or commander's, for --help and usage errors).
+ */
+export async function runInProcess(register: (program: Command) => void, args: string[]): Promise<CliResult> {
+  const program = new Command('iam').exitOverride();
+  register(program);
+  const out = { stdout: '', stderr: '' };
+  const capture = (stream: NodeJS.WriteStream, into: 'stdout' | 'stderr') => {
+    const write = stream.write.bind(stream);
+    stream.write = ((chunk: string | Uint8Array) => {
+      out[into] += String(chunk);
+      return true;
+    }) as typeof stream.write;
+    return () => (stream.write = write);
+  };
+  const restore = [capture(process.stdout, 'stdout'), capture(process.stderr, 'stderr')];
+  process.exitCode = 0;
+  try {
+    await program.parseAsync(['node', 'iam', ...args]);
+  } catch (err) {
+    // --help and usage errors end the command through exitOverride: they keep their output and exit code.
+    if (!(err instanceof CommanderError)) throw err;
+    process.exitCode = err.exitCode;
+    // An argument error thrown by an action is not printed by commander; the binary prints it.
+    const help = err.code === 'commander.helpDisplayed' || err.code === 'commander.help';
+    if (!help && !out.stderr.includes(err.message)) out.stderr += `${err.message}\n`;
+  } finally {
+    for (const r of restore) r();
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = 0;
+  return { ...out, code };
 }

@@ -6,13 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { insertRows } from '../../src/db/batches.js';
 import type { Sql } from '../../src/db/database.js';
-import type { AccountRef, Connector, Operation, OperationResult } from '../../src/provisioning/connector.js';
+import type { AccountAttributes, AccountRef, Connector, Operation, OperationResult } from '../../src/provisioning/connector.js';
 import { timeOrderedId } from '../../src/db/ids.js';
 import { operationPayload } from '../../src/provisioning/operations.js';
 import type { OutboxWorkerOptions } from '../../src/provisioning/worker.js';
 import { Catalog } from '../../src/policy/catalog.js';
 
-/** Worker options for tests: quick polls, short backoff. */
 /** A small catalogue for planner tests: three targets, two roles (engineer inherits employee). */
 export const PLANNER_CATALOG = Catalog.fromDocument({
   targets: [{ name: 'github', type: 'github' }, { name: 'slack', type: 'slack' }, { name: 'ldap', type: 'ldap' }],
@@ -30,6 +29,7 @@ export const PLANNER_CATALOG = Catalog.fromDocument({
   ],
 });
 
+/** Worker options for tests: quick polls, short backoff. */
 export const TEST_WORKER: OutboxWorkerOptions = {
   pollIntervalMs: 10, batchSize: 50, leaseMs: 60_000, maxAttempts: 4, backoffBaseMs: 1000, backoffMaxMs: 60_000,
 };
@@ -83,6 +83,14 @@ export async function statuses(sql: Sql): Promise<Record<string, number>> {
  * Wraps a connector: records every run (account, key, start order), the most runs at once, and
  * every overlap — two runs of one account, or of one idempotency key, at the same time.
  */
+/** A connector that reads like `inner` and runs operations with `execute`: a target that stalls, or loses answers. */
+export function withExecute(inner: Connector, execute: Connector['execute']): Connector {
+  return {
+    target: inner.target, correlation: inner.correlation, keepsDisabledAccounts: inner.keepsDisabledAccounts, execute,
+    test: () => inner.test(), get: (key) => inner.get(key), list: () => inner.list(), targetAttributes: (a) => inner.targetAttributes(a),
+  };
+}
+
 export class RecordingConnector implements Connector {
   readonly runs: Array<{ accountId: string; key: string; op: string; at: number }> = [];
   readonly overlaps: string[] = [];
@@ -94,6 +102,30 @@ export class RecordingConnector implements Connector {
 
   get target(): string {
     return this.inner.target;
+  }
+
+  get correlation(): Connector['correlation'] {
+    return this.inner.correlation;
+  }
+
+  get keepsDisabledAccounts(): boolean {
+    return this.inner.keepsDisabledAccounts;
+  }
+
+  test(): Promise<void> {
+    return this.inner.test();
+  }
+
+  get(accountKey: string): ReturnType<Connector['get']> {
+    return this.inner.get(accountKey);
+  }
+
+  list(): ReturnType<Connector['list']> {
+    return this.inner.list();
+  }
+
+  targetAttributes(attributes: AccountAttributes): Record<string, string> {
+    return this.inner.targetAttributes(attributes);
   }
 
   async execute(account: AccountRef, operation: Operation, key: string): Promise<OperationResult> {

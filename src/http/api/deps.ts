@@ -6,6 +6,8 @@ import type { GrantService } from '../../policy/grants.js';
 import type { SodExceptions } from '../../policy/sod-exceptions.js';
 import type { SodService } from '../../policy/sod.js';
 import type { PolicyStore } from '../../policy/store.js';
+import type { Reconciler } from '../../provisioning/reconciliation/reconciler.js';
+import type { Logger } from '../../log/logger.js';
 
 /** The services the REST routes call; AppServices provides them. */
 export interface ApiDeps {
@@ -17,4 +19,6 @@ export interface ApiDeps {
   sodExceptions: SodExceptions;
   engine: PolicyEngine;
   feeds: FeedService;
+  reconciler: Reconciler;
+  log: Logger;
 }

@@ -16,6 +16,7 @@ import { grantRoutes } from './grants.js';
 import { hrFeedRoutes } from './hr-feeds.js';
 import { identityRoutes } from './identities.js';
 import { policyRoutes } from './policy.js';
+import { reconciliationRoutes } from './reconciliations.js';
 import { sodRoutes } from './sod.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -44,6 +45,7 @@ export function apiRoutes(deps: ApiDeps, policy: ApiPolicy): ApiRoute[] {
     ...policyRoutes(deps),
     ...auditRoutes(deps),
     ...hrFeedRoutes(deps),
+    ...reconciliationRoutes(deps),
   ];
   return routes;
 }
