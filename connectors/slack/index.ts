@@ -10,7 +10,7 @@ import {
   ConnectorError, type AccountAttributes, type AccountRef, type Connector, type CorrelationRule, type Operation, type OperationResult,
   type TargetAccount,
 } from '../../src/provisioning/connector.js';
-import { attributeMappingSchema, correlationRules, correlationSchema, mapAttributes, type AttributeMapping } from '../../src/provisioning/attribute-mapping.js';
+import { correlationRules, mapAttributes, mappingSettings, type AttributeMapping } from '../../src/provisioning/attribute-mapping.js';
 import { parseSettings, resolveSecret, secretSetting } from '../../src/provisioning/connector-settings.js';
 import { eqFilter, SlackGroups } from './groups.js';
 import { SlackApiError, SlackScimApi } from './scim-api.js';
@@ -27,8 +27,6 @@ export const SLACK_DEFAULT_MAPPING: AttributeMapping = {
 };
 export const SLACK_DEFAULT_CORRELATION: readonly CorrelationRule[] = [{ target: 'userName', identity: 'userName' }, { target: 'email', identity: 'email' }];
 
-const knownAttribute = (name: string) => (SLACK_ATTRIBUTES as readonly string[]).includes(name);
-const attributeList = SLACK_ATTRIBUTES.join(', ');
 
 export const slackSettings = z.object({
   /** the SCIM base URL; another host for tests or a proxy */
@@ -45,12 +43,7 @@ export const slackSettings = z.object({
   timeoutMs: z.coerce.number().int().positive().default(30_000),
   /** users per list request; Slack answers at most 1,000 */
   pageSize: z.coerce.number().int().min(1).max(1000).default(1000),
-  attributes: attributeMappingSchema
-    .refine((m) => Object.keys(m).every(knownAttribute), { message: `target attributes must be among ${attributeList}` })
-    .optional(),
-  correlate: correlationSchema
-    .refine((rules) => rules.every((r) => knownAttribute(r.target)), { message: `correlation targets must be among ${attributeList}` })
-    .optional(),
+  ...mappingSettings(SLACK_ATTRIBUTES),
 });
 export type SlackSettings = z.input<typeof slackSettings>;
 

@@ -52,7 +52,7 @@ export function registerReconcileCommands(program: Command, withDatabase: WithDa
             process.stderr.write(`iam: reconciling ${target} failed: ${run.error}\n`);
           } else {
             const s = run.summary!;
-            write(`${target}: ${s.accountsRead} accounts read, ${s.matched} matched, ${s.inFlight} left to the outbox (operations pending)\n`);
+            write(`${target}: ${s.accountsRead} accounts read, ${s.matched} matched, ${s.inFlight} left to the outbox (operations pending), ${s.ignored} ignored\n`);
             write(`orphans ${s.orphans}, missing ${s.missing}, drift ${s.drift}${run.mode === 'fix' ? `; ${s.enqueued} operations queued${s.changedMeanwhile ? `, ${s.changedMeanwhile} left alone (changed meanwhile)` : ''}` : ''}\n`);
             for (const f of shown) write(`  ${f.kind.padEnd(7)} ${f.reason.padEnd(22)} ${f.userName ?? '-'}  ${f.accountKey ?? '-'}\n`);
             const total = s.orphans + s.missing + s.drift;

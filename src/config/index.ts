@@ -96,6 +96,13 @@ const configSchema = z.object({
     concurrency: positiveInt.default(4),
     /** operations started per second on this target; 0 is unlimited */
     ratePerSecond: z.coerce.number().min(0).default(0),
+    /** how reconciliation treats this target's accounts that belong to nobody here */
+    reconcile: z.object({
+      /** whether --fix switches orphans off (false: they are only reported, as for org owners and bots on GitHub) */
+      fixOrphans: flag.default(true),
+      /** accounts reconciliation leaves out entirely: account keys or correlation values (service accounts, admins), without case */
+      ignore: z.array(z.string().min(1)).default([]),
+    }).default({ fixOrphans: true, ignore: [] }),
   })),
 });
 

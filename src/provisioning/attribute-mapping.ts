@@ -23,6 +23,23 @@ export type AttributeMapping = Readonly<Record<string, string>>;
 /** targets.<name>.correlate: the rules reconciliation matches with, in order. */
 export const correlationSchema = z.array(z.object({ target: z.string().min(1), identity: identityPath })).min(1);
 
+/**
+ * The `attributes` and `correlate` settings of a connector whose target has a fixed set of
+ * attributes (GitHub, Slack): a mapping or rule naming another is refused when config is read.
+ */
+export function mappingSettings(targetAttributes: readonly string[]) {
+  const known = (name: string) => targetAttributes.includes(name);
+  const list = targetAttributes.join(', ');
+  return {
+    attributes: attributeMappingSchema
+      .refine((m) => Object.keys(m).every(known), { message: `target attributes must be among ${list}` })
+      .optional(),
+    correlate: correlationSchema
+      .refine((rules) => rules.every((r) => known(r.target)), { message: `correlation targets must be among ${list}` })
+      .optional(),
+  };
+}
+
 /** The value of an AccountAttributes path, or undefined when the identity has none. */
 export function identityValue(attributes: AccountAttributes, path: string): string | undefined {
   const value = path.startsWith('extra.') ? attributes.extra[path.slice(6)] : attributes[path as (typeof IDENTITY_PATHS)[number]];

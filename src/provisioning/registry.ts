@@ -5,6 +5,8 @@
  * stay pending (never attempted, never dead) until one is configured.
  */
 import type { Config } from '../config/index.js';
+import { createGithubConnector } from '../../connectors/github/index.js';
+import { createLdapConnector } from '../../connectors/ldap/index.js';
 import { createMemoryConnector } from '../../connectors/memory/index.js';
 import { createNoopConnector } from '../../connectors/noop/index.js';
 import { createSlackConnector } from '../../connectors/slack/index.js';
@@ -15,6 +17,8 @@ export type ConnectorFactory = (target: string, settings: Record<string, unknown
 
 /** The connectors this build knows, by the name config.targets.<name>.connector uses. */
 export const CONNECTOR_FACTORIES: Readonly<Record<string, ConnectorFactory>> = {
+  github: createGithubConnector,
+  ldap: createLdapConnector,
   memory: createMemoryConnector,
   noop: createNoopConnector,
   slack: createSlackConnector,
@@ -27,6 +31,15 @@ export interface ConnectedTarget {
   concurrency: number;
   /** operations started per second on this target, per worker; 0 is unlimited */
   ratePerSecond: number;
+  /** how reconciliation treats accounts that belong to nobody here; unset: orphans are fixed, nothing is ignored */
+  reconcile?: OrphanPolicy;
+}
+
+/** targets.<name>.reconcile */
+export interface OrphanPolicy {
+  fixOrphans: boolean;
+  /** account keys or correlation values left out of reconciliation, without case */
+  ignore: readonly string[];
 }
 
 /** Raised when config.targets names a connector this build does not have. */
@@ -52,7 +65,7 @@ export class ConnectorRegistry {
       if (!factory) {
         throw new ConnectorConfigError(`target ${name} names connector "${entry.connector}", which does not exist (known: ${Object.keys(factories).sort().join(', ')})`);
       }
-      connected.push({ connector: factory(name, entry), concurrency: entry.concurrency, ratePerSecond: entry.ratePerSecond });
+      connected.push({ connector: factory(name, entry), concurrency: entry.concurrency, ratePerSecond: entry.ratePerSecond, reconcile: entry.reconcile });
     }
     return new ConnectorRegistry(connected);
   }

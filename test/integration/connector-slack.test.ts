@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { createSlackConnector } from '../../connectors/slack/index.js';
-import { ConnectorError, type AccountAttributes, type AccountRef, type Connector, type Operation, type TargetAccount } from '../../src/provisioning/connector.js';
+import { ConnectorError, type AccountAttributes, type Connector, type Operation, type TargetAccount } from '../../src/provisioning/connector.js';
 import * as slackFake from '../support/slack-fake/index.js';
 import type { SlackFake } from '../support/slack-fake/index.js';
+import { accountRef, connectorFailure } from '../support/connector-assertions.js';
 
 const TOKEN = 'xoxp-1111-2222-secret-token';
 
@@ -10,19 +11,9 @@ function person(n: number, extra: Partial<AccountAttributes> = {}): AccountAttri
   return { userName: `user${n}@example.com`, givenName: `Given${n}`, familyName: `Family${n}`, displayName: `Person ${n}`, email: `person${n}@example.com`, extra: {}, ...extra };
 }
 
-function ref(accountKey: string | null, accountId = 'acc-1'): AccountRef {
-  return { accountId, identityId: `id-${accountId}`, target: 'slack', accountKey };
-}
+const ref = (accountKey: string | null, accountId?: string) => accountRef('slack', accountKey, accountId);
 
-async function failure(work: Promise<unknown>): Promise<ConnectorError> {
-  try {
-    await work;
-  } catch (err) {
-    expect(err).to.be.instanceOf(ConnectorError);
-    return err as ConnectorError;
-  }
-  throw new Error('expected a ConnectorError');
-}
+const failure = connectorFailure;
 
 async function all(pages: AsyncIterable<TargetAccount[]>): Promise<TargetAccount[][]> {
   const out: TargetAccount[][] = [];

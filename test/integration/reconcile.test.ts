@@ -151,6 +151,19 @@ onEachDatabase('reconciliation', (database) => {
     expect(audit.map((a) => a.action)).to.include.members(['reconcile.finish', 'reconcile.repair']);
   });
 
+  it('leaves out the accounts a target ignores, and only reports orphans where fixOrphans is off', async () => {
+    const careful = new Reconciler(db, new ConnectorRegistry([{ connector: ldap, concurrency: 4, ratePerSecond: 0, reconcile: { fixOrphans: false, ignore: ['LDAP-SVC-BACKUP', 'root'] } }]));
+    const stray = (key: string, userName: string): MemoryAccount => ({
+      accountId: randomUUID(), identityId: 'unknown', accountKey: key, enabled: true, attributes: { userName, extra: {} }, memberships: new Set(['staff']),
+    });
+    for (const a of [stray('ldap-svc-backup', 'svc-backup'), stray('ldap-root', 'root'), stray('ldap-stranger', 'stranger')]) ldap.accounts.set(a.accountId, a);
+    const run = await careful.run('ldap', { fix: true, actor: 'test' });
+    // Ignored by key, and by a correlation value (userName root); the stranger is reported, not touched.
+    expect(run.summary).to.deep.include({ accountsRead: 3, ignored: 2, orphans: 1, enqueued: 0 });
+    expect((await findings(run.id)).map((f) => f.accountKey)).to.deep.equal(['ldap-stranger']);
+    expect(await pendingOps()).to.deep.equal([]);
+  });
+
   it('leaves accounts the outbox is still working on alone', async () => {
     const p = await person('busy');
     await grant(p.id, 'role:employee');

@@ -8,12 +8,10 @@ import type { AccountAttributes, Connector, Operation, TargetAccount } from '../
 
 /** An account as planned, read from the accounts table. */
 export interface PlannedAccount {
-  id: string;
-  identityId: string;
-  accountKey: string | null;
   status: 'enabled' | 'disabled' | 'deleted';
   memberships: string[];
-  attributes: AccountAttributes;
+  /** the planned attributes as the target names them: Connector.targetAttributes of accounts.planned_attributes */
+  targetAttributes: Record<string, string>;
 }
 
 /** One way an account differs from its plan. */
@@ -41,25 +39,56 @@ export function shouldExist(planned: Pick<PlannedAccount, 'status'>, connector: 
 }
 
 /**
- * How the account on the target differs from its plan. Attributes are compared for the target
- * attributes the plan maps to and the target reported: an attribute a target does not read back
- * (GitHub shows no member's email) cannot drift.
+ * A 53-bit fingerprint of attributes (without case, `names` only when given) and memberships.
+ * Reconciliation keeps this, not the planned values, for each of up to 100,000 planned accounts,
+ * and compares the values themselves only for accounts whose fingerprints differ.
  */
-export function differences(planned: PlannedAccount, observed: TargetAccount, connector: TargetTraits & Pick<Connector, 'targetAttributes'>): Difference[] {
+export function fingerprint(attributes: Readonly<Record<string, string>>, memberships: readonly string[], names?: ReadonlySet<string>): number {
+  let text = '';
+  for (const name of Object.keys(attributes).sort()) {
+    if (!names || names.has(name)) text += `${name}\u001f${attributes[name]!.toLowerCase()}\u001e`;
+  }
+  text += `\u001d${memberships.join('\u001f')}`;
+  // cyrb53: two 32-bit multiplicative hashes combined into 53 bits; a false match is about 1 in 9e15.
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
+/** The status difference alone, when there is one (see differences). */
+export function statusDifference(planned: Pick<PlannedAccount, 'status'>, observed: TargetAccount, connector: TargetTraits): Extract<Difference, { what: 'status' }> | undefined {
   const actual = observed.pending ? 'pending' : observed.enabled ? 'enabled' : 'disabled';
-  if (!shouldExist(planned, connector)) return [{ what: 'status', expected: 'absent', actual }];
-  const out: Difference[] = [];
+  if (!shouldExist(planned, connector)) return { what: 'status', expected: 'absent', actual };
   const expected = reachable(planned.status, connector) as 'enabled' | 'disabled';
   // An invitation not yet accepted is as enabled as the target lets it be.
-  if (expected !== (observed.enabled || observed.pending ? 'enabled' : 'disabled')) out.push({ what: 'status', expected, actual });
+  return expected === (observed.enabled || observed.pending ? 'enabled' : 'disabled') ? undefined : { what: 'status', expected, actual };
+}
+
+/**
+ * How the account on the target differs from its plan. Attributes are compared for the target
+ * attributes the plan maps to and the target reported: an attribute a target does not read back
+ * (GitHub shows no member's email) cannot drift. Values are compared without case, as LDAP's
+ * matching rules for names and mail, GitHub logins and Slack user names all do.
+ */
+export function differences(planned: PlannedAccount, observed: TargetAccount, connector: TargetTraits): Difference[] {
+  const status = statusDifference(planned, observed, connector);
+  if (status?.expected === 'absent') return [status];
+  const out: Difference[] = status ? [status] : [];
   const have = new Set(observed.memberships);
   const want = new Set(planned.memberships);
   const missing = planned.memberships.filter((m) => !have.has(m));
   const extra = observed.memberships.filter((m) => !want.has(m));
   if (missing.length > 0 || extra.length > 0) out.push({ what: 'memberships', missing, extra });
-  for (const [name, expected] of Object.entries(connector.targetAttributes(planned.attributes))) {
+  for (const [name, expected] of Object.entries(planned.targetAttributes)) {
     const value = observed.attributes[name];
-    if (value !== undefined && value !== expected) out.push({ what: 'attribute', name, expected, actual: value });
+    if (value !== undefined && value.toLowerCase() !== expected.toLowerCase()) out.push({ what: 'attribute', name, expected, actual: value });
   }
   return out;
 }
@@ -67,8 +96,9 @@ export function differences(planned: PlannedAccount, observed: TargetAccount, co
 /**
  * The operations that repair an account that drifted, in the order the planner would run them:
  * attributes and enable first, disable before removing memberships, a deletion last.
+ * `attributes`: the planned attributes an update sends.
  */
-export function repairOperations(planned: PlannedAccount, diffs: readonly Difference[]): Operation[] {
+export function repairOperations(planned: Pick<PlannedAccount, 'status'>, attributes: AccountAttributes, diffs: readonly Difference[]): Operation[] {
   const ops: Operation[] = [];
   const status = diffs.find((d) => d.what === 'status');
   const memberships = diffs.find((d) => d.what === 'memberships');
@@ -76,7 +106,7 @@ export function repairOperations(planned: PlannedAccount, diffs: readonly Differ
     ops.push(planned.status === 'deleted' ? { op: 'delete' } : { op: 'disable' });
     return ops;
   }
-  if (diffs.some((d) => d.what === 'attribute')) ops.push({ op: 'update', attributes: planned.attributes });
+  if (diffs.some((d) => d.what === 'attribute')) ops.push({ op: 'update', attributes });
   if (status?.expected === 'enabled') ops.push({ op: 'enable' });
   // A deletion the target turned into a deactivation is repaired by deleting again.
   if (status?.expected === 'disabled') ops.push(planned.status === 'deleted' ? { op: 'delete' } : { op: 'disable' });
@@ -85,9 +115,9 @@ export function repairOperations(planned: PlannedAccount, diffs: readonly Differ
   return ops;
 }
 
-/** The operations that make a missing account as planned. */
-export function createOperation(planned: PlannedAccount): Operation {
-  return { op: 'create', attributes: planned.attributes, enabled: planned.status === 'enabled', memberships: planned.memberships };
+/** The operation that makes a missing account as planned. */
+export function createOperation(planned: Pick<PlannedAccount, 'status' | 'memberships'>, attributes: AccountAttributes): Operation {
+  return { op: 'create', attributes, enabled: planned.status === 'enabled', memberships: planned.memberships };
 }
 
 /**

@@ -43,6 +43,8 @@ export interface ReconcileSummary {
   enqueued: number;
   /** findings left alone in fix mode because their account changed while the run was reading */
   changedMeanwhile: number;
+  /** accounts left out by targets.<name>.reconcile.ignore */
+  ignored: number;
   durationMs: number;
 }
 

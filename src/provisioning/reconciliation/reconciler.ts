@@ -26,9 +26,9 @@ import { identitiesById } from '../../policy/identity-ref.js';
 import type { AccountAttributes, Connector, Operation, TargetAccount } from '../connector.js';
 import { attributesJson } from '../operations.js';
 import { enqueueOperations, type NewOperation } from '../outbox.js';
-import type { ConnectorRegistry } from '../registry.js';
+import type { ConnectorRegistry, OrphanPolicy } from '../registry.js';
 import { updateRows } from '../rows.js';
-import { createOperation, differences, orphanOperations, repairOperations, shouldExist, type Difference, type PlannedAccount } from './compare.js';
+import { createOperation, differences, fingerprint, orphanOperations, repairOperations, shouldExist, statusDifference, type Difference, type PlannedAccount } from './compare.js';
 import { CorrelationIndex } from './correlation.js';
 import { FindingsWriter, getRun, type Finding, type ReconcileSummary, type ReconciliationRun } from './findings.js';
 
@@ -55,33 +55,43 @@ export interface ReconcileOptions {
   onProgress?: (accountsRead: number) => void;
 }
 
-/** A planned account as read, with the columns a fix checks are unchanged. */
+/**
+ * A planned account as read: kept small, since a target of 100,000 accounts holds 100,000 of
+ * these and the heap grows with what stays live. The planned values are read again for the few
+ * accounts whose fingerprint differs, and, locked, before a fix.
+ */
 interface PlannedRow {
   id: string;
   identityId: string;
-  userName: string | null;
   /** the identity no longer exists */
   gone: boolean;
   accountKey: string | null;
   status: PlannedAccount['status'];
-  membershipsJson: string;
-  attributesJson: string;
+  /** fingerprint() of the planned target attributes and memberships */
+  signature: number;
+  /** an account on the target was matched to it */
+  seen: boolean;
 }
 
-/** How a finding is repaired in fix mode. */
+/** How a finding is repaired in fix mode; the operations come from the planned account as it is then. */
 type Repair =
-  /** operations on a planned account, which must still be as read */
-  | { kind: 'planned'; row: PlannedRow; observed: TargetAccount | null; operations: Operation[] }
+  /** a planned account: from what the target has (`observed`, null when missing) to the plan */
+  | { kind: 'planned'; row: PlannedRow; observed: TargetAccount | null; diffs: Difference[]; signature: number }
+  /** an orphan whose planned account exists (its identity is gone): switched off */
+  | { kind: 'switch-off'; row: PlannedRow; observed: TargetAccount }
   /**
-   * an account we have no plan for: a planned account is made for it (disabled), then the
-   * operations; owned by the identity when it has no account there yet, otherwise by nobody
+   * an account we have no plan for: a planned account is made for it (disabled), then it is
+   * switched off; owned by the identity when it has no account there yet, otherwise by nobody
    */
-  | { kind: 'adopt'; identityId: string | null; observed: TargetAccount; operations: Operation[] };
+  | { kind: 'adopt'; identityId: string | null; observed: TargetAccount };
 
-const plannedOf = (row: PlannedRow): PlannedAccount => ({
-  id: row.id, identityId: row.identityId, accountKey: row.accountKey, status: row.status,
-  memberships: JSON.parse(row.membershipsJson) as string[], attributes: JSON.parse(row.attributesJson) as AccountAttributes,
-});
+/** The planned columns a comparison and a fix read. */
+interface PlannedColumns {
+  account_key: string | null;
+  planned_status: PlannedAccount['status'];
+  planned_memberships: string;
+  planned_attributes: string;
+}
 
 const statusOf = (a: TargetAccount): 'enabled' | 'disabled' => (a.enabled || a.pending ? 'enabled' : 'disabled');
 
@@ -119,14 +129,14 @@ export class Reconciler {
       this.running.delete(target);
       throw err;
     }
-    return { id, finished: this.finish(id, connected.connector, started, options) };
+    return { id, finished: this.finish(id, connected.connector, connected.reconcile ?? { fixOrphans: true, ignore: [] }, started, options) };
   }
 
-  private async finish(id: string, connector: Connector, started: Date, options: ReconcileOptions): Promise<ReconciliationRun> {
+  private async finish(id: string, connector: Connector, policy: OrphanPolicy, started: Date, options: ReconcileOptions): Promise<ReconciliationRun> {
     let summary: ReconcileSummary | undefined;
     let error: string | null = null;
     try {
-      summary = await new ReconcileRun(this.db, connector, id, options, this.clock).execute();
+      summary = await new ReconcileRun(this.db, connector, policy, id, options, this.clock).execute();
       summary.durationMs = this.clock().getTime() - started.getTime();
     } catch (err) {
       error = (err as Error).message;
@@ -148,20 +158,30 @@ export class Reconciler {
 
 /** One run over one target. */
 class ReconcileRun {
-  private readonly summary: ReconcileSummary = { accountsRead: 0, matched: 0, inFlight: 0, orphans: 0, missing: 0, drift: 0, enqueued: 0, changedMeanwhile: 0, durationMs: 0 };
-  private readonly byId = new Map<string, PlannedRow>();
+  private readonly summary: ReconcileSummary = { accountsRead: 0, matched: 0, inFlight: 0, orphans: 0, missing: 0, drift: 0, enqueued: 0, changedMeanwhile: 0, ignored: 0, durationMs: 0 };
+  private readonly rows: PlannedRow[] = [];
   private readonly byKey = new Map<string, PlannedRow>();
-  private readonly byIdentity = new Map<string, PlannedRow>();
   private readonly inFlight = new Set<string>();
-  /** planned accounts an account on the target was matched to */
-  private readonly seen = new Set<string>();
-  private readonly pending: Array<{ finding: Finding; repair?: Repair }> = [];
+  /** the target attribute names any plan has: the names a fingerprint of what was found covers */
+  private readonly plannedNames = new Set<string>();
+  /** matched accounts whose fingerprint differs from the plan's: compared value by value, a batch at a time */
+  private readonly suspects: Array<{ row: PlannedRow; account: TargetAccount; extra: Difference[] }> = [];
+  private readonly pending: Array<{ finding: Finding; repair: Repair }> = [];
   private readonly findings: FindingsWriter;
   private readonly target: string;
+  private readonly ignored: ReadonlySet<string>;
 
-  constructor(private readonly db: Database, private readonly connector: Connector, private readonly runId: string, private readonly options: ReconcileOptions, private readonly clock: () => Date) {
+  constructor(private readonly db: Database, private readonly connector: Connector, private readonly policy: OrphanPolicy, private readonly runId: string, private readonly options: ReconcileOptions, private readonly clock: () => Date) {
     this.findings = new FindingsWriter(db, runId);
     this.target = connector.target;
+    this.ignored = new Set(policy.ignore.map((v) => v.toLowerCase()));
+  }
+
+  /** Whether targets.<name>.reconcile.ignore names this account, by its key or a correlation value. */
+  private isIgnored(account: TargetAccount): boolean {
+    if (this.ignored.size === 0) return false;
+    if (this.ignored.has(account.accountKey.toLowerCase())) return true;
+    return this.connector.correlation.some((rule) => this.ignored.has(account.attributes[rule.target]?.toLowerCase() ?? ''));
   }
 
   async execute(): Promise<ReconcileSummary> {
@@ -170,22 +190,25 @@ class ReconcileRun {
     for await (const page of this.connector.list()) {
       for (const account of page) {
         const row = this.byKey.get(account.accountKey);
-        if (row && !this.seen.has(row.id)) await this.compare(row, account, []);
+        if (row && !row.seen) await this.compare(row, account, []);
+        else if (this.isIgnored(account)) this.summary.ignored++;
         else unmatched.push(account);
       }
       this.summary.accountsRead += page.length;
       this.options.onProgress?.(this.summary.accountsRead);
     }
+    await this.examine();
     if (unmatched.length > 0) {
       const index = await CorrelationIndex.read(this.db, this.connector.correlation);
-      for (const account of unmatched) await this.correlate(index, account);
+      const byIdentity = new Map(this.rows.map((r) => [r.identityId, r]));
+      for (const account of unmatched) await this.correlate(index, byIdentity, account);
+      await this.examine();
     }
-    for (const row of this.byId.values()) {
-      if (this.seen.has(row.id) || row.gone || this.inFlight.has(row.id) || !shouldExist(row, this.connector)) continue;
-      const planned = plannedOf(row);
+    for (const row of this.rows) {
+      if (row.seen || row.gone || this.inFlight.has(row.id) || !shouldExist(row, this.connector)) continue;
       await this.report(
-        { kind: 'missing', reason: 'absent', accountKey: row.accountKey, accountId: row.id, identityId: row.identityId, userName: row.userName, detail: { expected: { status: row.status, memberships: planned.memberships } }, enqueued: 0 },
-        { kind: 'planned', row, observed: null, operations: [createOperation(planned)] });
+        { kind: 'missing', reason: 'absent', accountKey: row.accountKey, accountId: row.id, identityId: row.identityId, userName: null, detail: { expected: { status: row.status } }, enqueued: 0 },
+        { kind: 'planned', row, observed: null, diffs: [], signature: row.signature });
     }
     await this.flush();
     return this.summary;
@@ -194,18 +217,17 @@ class ReconcileRun {
   /** Every planned account on the target, with whether its identity still exists, and which have unfinished operations. */
   private async readPlanned(): Promise<void> {
     for (let after = '';;) {
-      const rows = await this.db.query<{ id: string; identity_id: string; user_name: string | null; account_key: string | null; planned_status: PlannedRow['status']; planned_memberships: string; planned_attributes: string }>(
-        `SELECT a.id, a.identity_id, i.user_name, a.account_key, a.planned_status, a.planned_memberships, a.planned_attributes
+      const rows = await this.db.query<{ id: string; identity_id: string; present: string | null; account_key: string | null; planned_status: PlannedRow['status']; planned_memberships: string; planned_attributes: string }>(
+        `SELECT a.id, a.identity_id, i.id AS present, a.account_key, a.planned_status, a.planned_memberships, a.planned_attributes
            FROM accounts a LEFT JOIN identities i ON i.id = a.identity_id
           WHERE a.target = ? AND a.id > ? ORDER BY a.id LIMIT ${ACCOUNT_PAGE}`, [this.target, after]);
       for (const r of rows) {
         const row: PlannedRow = {
-          id: r.id, identityId: r.identity_id, userName: r.user_name, gone: r.user_name === null, accountKey: r.account_key,
-          status: r.planned_status, membershipsJson: r.planned_memberships, attributesJson: r.planned_attributes,
+          id: r.id, identityId: r.identity_id, gone: r.present === null, accountKey: r.account_key, status: r.planned_status,
+          signature: this.plannedSignature(r, true), seen: false,
         };
-        this.byId.set(row.id, row);
+        this.rows.push(row);
         if (row.accountKey !== null) this.byKey.set(row.accountKey, row);
-        this.byIdentity.set(row.identityId, row);
       }
       if (rows.length < ACCOUNT_PAGE) break;
       after = rows[rows.length - 1]!.id;
@@ -216,42 +238,75 @@ class ReconcileRun {
     }
   }
 
+  /** The plan of an accounts row as compared: status, memberships, attributes as the target names them. */
+  private planned(r: PlannedColumns): PlannedAccount {
+    return {
+      status: r.planned_status, memberships: JSON.parse(r.planned_memberships) as string[],
+      targetAttributes: this.connector.targetAttributes(JSON.parse(r.planned_attributes) as AccountAttributes),
+    };
+  }
+
+  /** The fingerprint of an accounts row's plan; `learn` records its attribute names. */
+  private plannedSignature(r: PlannedColumns, learn = false): number {
+    const plan = this.planned(r);
+    if (learn) for (const name of Object.keys(plan.targetAttributes)) this.plannedNames.add(name);
+    return fingerprint(plan.targetAttributes, plan.memberships);
+  }
+
   /** An account on the target matched to a planned account (`extra`: differences found in matching, such as a new key). */
   private async compare(row: PlannedRow, account: TargetAccount, extra: Difference[]): Promise<void> {
-    this.seen.add(row.id);
+    row.seen = true;
     this.summary.matched++;
     if (this.inFlight.has(row.id)) {
       this.summary.inFlight++;
       return;
     }
-    if (row.gone) {
-      await this.orphan('no-identity', account, row.identityId, row);
-      return;
-    }
-    const planned = plannedOf(row);
-    const diffs = [...extra, ...differences(planned, account, this.connector)];
-    if (diffs.length === 0) return;
-    const reason = [...new Set(diffs.map((d) => (d.what === 'attribute' ? 'attributes' : d.what)))].join(',');
-    await this.report(
-      { kind: 'drift', reason, accountKey: account.accountKey, accountId: row.id, identityId: row.identityId, userName: row.userName, detail: { differences: diffs }, enqueued: 0 },
-      { kind: 'planned', row, observed: account, operations: repairOperations(planned, diffs) });
+    if (row.gone) return this.orphan('no-identity', account, row.identityId, row);
+    const status = statusDifference(row, account, this.connector);
+    if (status?.expected === 'absent') return this.drift(row, account, [...extra, status], row.signature);
+    if (extra.length === 0 && !status && fingerprint(account.attributes, account.memberships, this.plannedNames) === row.signature) return;
+    this.suspects.push({ row, account, extra });
+    if (this.suspects.length >= BATCH) await this.examine();
   }
 
-  private async correlate(index: CorrelationIndex, account: TargetAccount): Promise<void> {
+  /** Compares the suspects with their plans value by value, reading the plans in a few queries. */
+  private async examine(): Promise<void> {
+    const batch = this.suspects.splice(0);
+    const plans = new Map<string, PlannedColumns>();
+    for (const chunk of chunks(batch.map((b) => b.row.id))) {
+      for (const r of await this.db.query<PlannedColumns & { id: string }>(
+        `SELECT id, account_key, planned_status, planned_memberships, planned_attributes FROM accounts WHERE id IN (${placeholders(chunk.length)})`, chunk)) plans.set(r.id, r);
+    }
+    for (const { row, account, extra } of batch) {
+      const columns = plans.get(row.id);
+      // Gone since the run read it: whatever replaced it is for the next run.
+      if (!columns) continue;
+      const diffs = [...extra, ...differences(this.planned(columns), account, this.connector)];
+      if (diffs.length > 0) await this.drift(row, account, diffs, this.plannedSignature(columns));
+    }
+  }
+
+  private async drift(row: PlannedRow, account: TargetAccount, diffs: Difference[], signature: number): Promise<void> {
+    const reason = [...new Set(diffs.map((d) => (d.what === 'attribute' ? 'attributes' : d.what)))].join(',');
+    await this.report(
+      { kind: 'drift', reason, accountKey: account.accountKey, accountId: row.id, identityId: row.identityId, userName: null, detail: { differences: diffs }, enqueued: 0 },
+      { kind: 'planned', row, observed: account, diffs, signature });
+  }
+
+  private async correlate(index: CorrelationIndex, byIdentity: ReadonlyMap<string, PlannedRow>, account: TargetAccount): Promise<void> {
     const identityId = index.identityOf(account);
     if (identityId === undefined) return this.orphan('no-identity', account, null);
-    const row = this.byIdentity.get(identityId);
+    const row = byIdentity.get(identityId);
     if (!row) return this.orphan('no-grant', account, identityId);
-    if (this.seen.has(row.id)) return this.orphan('duplicate', account, identityId);
+    if (row.seen) return this.orphan('duplicate', account, identityId);
     const relinked: Difference[] = row.accountKey === account.accountKey ? [] : [{ what: 'key', expected: row.accountKey, actual: account.accountKey }];
     return this.compare(row, account, relinked);
   }
 
   private async orphan(reason: 'no-identity' | 'no-grant' | 'duplicate', account: TargetAccount, identityId: string | null, row?: PlannedRow): Promise<void> {
-    const operations = orphanOperations(account, this.connector);
     await this.report(
-      { kind: 'orphan', reason, accountKey: account.accountKey, accountId: row?.id ?? null, identityId, userName: row?.userName ?? null, detail: { found: observedDetail(account) }, enqueued: 0 },
-      row ? { kind: 'planned', row, observed: account, operations } : { kind: 'adopt', identityId: reason === 'no-grant' ? identityId : null, observed: account, operations });
+      { kind: 'orphan', reason, accountKey: account.accountKey, accountId: row?.id ?? null, identityId, userName: null, detail: { found: observedDetail(account) }, enqueued: 0 },
+      row ? { kind: 'switch-off', row, observed: account } : { kind: 'adopt', identityId: reason === 'no-grant' ? identityId : null, observed: account });
   }
 
   private async report(finding: Finding, repair: Repair): Promise<void> {
@@ -264,42 +319,36 @@ class ReconcileRun {
   private async flush(): Promise<void> {
     const batch = this.pending.splice(0);
     if (batch.length === 0) return;
-    const unnamed = batch.filter((b) => b.finding.userName === null && b.finding.identityId !== null).map((b) => b.finding.identityId!);
-    if (unnamed.length > 0) {
-      const names = await identitiesById(this.db, unnamed);
-      for (const { finding } of batch) if (finding.userName === null && finding.identityId) finding.userName = names.get(finding.identityId)?.userName ?? null;
-    }
+    const names = await identitiesById(this.db, batch.flatMap((b) => (b.finding.identityId ? [b.finding.identityId] : [])));
+    for (const { finding } of batch) if (finding.identityId) finding.userName = names.get(finding.identityId)?.userName ?? null;
     if (this.options.fix) await this.db.transaction((tx) => this.repair(tx, batch));
     for (const { finding } of batch) await this.findings.add(finding);
     await this.findings.flush();
   }
 
-  private async repair(tx: Transaction, batch: Array<{ finding: Finding; repair?: Repair }>): Promise<void> {
+  private async repair(tx: Transaction, batch: ReadonlyArray<{ finding: Finding; repair: Repair }>): Promise<void> {
     const now = this.clock();
     const stamp = now.toISOString();
-    const plannedIds = batch.flatMap((b) => (b.repair?.kind === 'planned' ? [b.repair.row.id] : []));
+    const plannedIds = batch.flatMap(({ repair: r }) => (r.kind === 'adopt' ? [] : [r.row.id]));
     // Locked and read again: a plan that changed since the run read it is left to its own operations.
-    const current = new Map<string, { key: string | null; status: string; memberships: string; attributes: string }>();
+    const latest = new Map<string, PlannedColumns>();
     for (const chunk of chunks(plannedIds)) {
-      for (const r of await tx.query<{ id: string; account_key: string | null; planned_status: string; planned_memberships: string; planned_attributes: string }>(
-        `SELECT id, account_key, planned_status, planned_memberships, planned_attributes FROM accounts WHERE id IN (${placeholders(chunk.length)})${forUpdate(tx.dialect)}`, chunk)) {
-        current.set(r.id, { key: r.account_key, status: r.planned_status, memberships: r.planned_memberships, attributes: r.planned_attributes });
-      }
+      for (const r of await tx.query<PlannedColumns & { id: string }>(
+        `SELECT id, account_key, planned_status, planned_memberships, planned_attributes FROM accounts WHERE id IN (${placeholders(chunk.length)})${forUpdate(tx.dialect)}`, chunk)) latest.set(r.id, r);
     }
     const busy = new Set<string>();
     for (const chunk of chunks(plannedIds)) {
       for (const r of await tx.query<{ account_id: string }>(
         `SELECT DISTINCT account_id FROM outbox WHERE account_id IN (${placeholders(chunk.length)}) AND status IN ('pending', 'running', 'dead')`, chunk)) busy.add(r.account_id);
     }
+    const adopted = batch.flatMap(({ repair: r }) => (r.kind === 'adopt' ? [r] : []));
     const takenKeys = new Set<string>();
-    const adoptKeys = batch.flatMap((b) => (b.repair?.kind === 'adopt' ? [b.repair.observed.accountKey] : []));
-    for (const chunk of chunks(adoptKeys)) {
+    for (const chunk of chunks(adopted.map((r) => r.observed.accountKey))) {
       for (const r of await tx.query<{ account_key: string }>(
         `SELECT account_key FROM accounts WHERE target = ? AND account_key IN (${placeholders(chunk.length)})`, [this.target, ...chunk])) takenKeys.add(r.account_key);
     }
-    const adoptIdentities = batch.flatMap((b) => (b.repair?.kind === 'adopt' && b.repair.identityId ? [b.repair.identityId] : []));
     const takenIdentities = new Set<string>();
-    for (const chunk of chunks(adoptIdentities)) {
+    for (const chunk of chunks(adopted.flatMap((r) => (r.identityId ? [r.identityId] : [])))) {
       for (const r of await tx.query<{ identity_id: string }>(
         `SELECT identity_id FROM accounts WHERE target = ? AND identity_id IN (${placeholders(chunk.length)})`, [this.target, ...chunk])) takenIdentities.add(r.identity_id);
     }
@@ -308,21 +357,10 @@ class ReconcileRun {
     const observedUpdates: unknown[][] = [];
     const inserts: unknown[][] = [];
     for (const { finding, repair } of batch) {
-      if (!repair) continue;
-      if (repair.kind === 'planned') {
-        const latest = current.get(repair.row.id);
-        const row = repair.row;
-        if (!latest || busy.has(row.id) || latest.key !== row.accountKey || latest.status !== row.status || latest.memberships !== row.membershipsJson || latest.attributes !== row.attributesJson) {
-          this.summary.changedMeanwhile++;
-          continue;
-        }
-        const o = repair.observed;
-        observedUpdates.push(o
-          ? [row.id, o.accountKey, statusOf(o), JSON.stringify(o.memberships), stamp, stamp]
-          : [row.id, null, 'absent', '[]', stamp, stamp]);
-        for (const operation of repair.operations) operations.push({ account: { accountId: row.id, identityId: row.identityId, target: this.target }, operation });
-        finding.enqueued = repair.operations.length;
-      } else {
+      let account: { accountId: string; identityId: string };
+      let ops: Operation[];
+      if (repair.kind !== 'planned' && !this.policy.fixOrphans) continue;
+      if (repair.kind === 'adopt') {
         const o = repair.observed;
         if (takenKeys.has(o.accountKey) || (repair.identityId !== null && takenIdentities.has(repair.identityId))) {
           this.summary.changedMeanwhile++;
@@ -330,15 +368,33 @@ class ReconcileRun {
         }
         // An account nobody owns gets an owner id that names no identity: the planner never
         // visits it, and the next run matches it by its key.
-        const accountId = timeOrderedId();
-        const owner = repair.identityId ?? timeOrderedId();
+        account = { accountId: timeOrderedId(), identityId: repair.identityId ?? timeOrderedId() };
         if (repair.identityId !== null) takenIdentities.add(repair.identityId);
         takenKeys.add(o.accountKey);
-        inserts.push([accountId, owner, this.target, o.accountKey, 'disabled', '[]', attributesJson({ userName: o.attributes.userName ?? '', extra: {} }), statusOf(o), JSON.stringify(o.memberships), stamp, stamp, stamp]);
-        for (const operation of repair.operations) operations.push({ account: { accountId, identityId: owner, target: this.target }, operation });
-        finding.accountId = accountId;
-        finding.enqueued = repair.operations.length;
+        inserts.push([account.accountId, account.identityId, this.target, o.accountKey, 'disabled', '[]', attributesJson({ userName: o.attributes.userName ?? '', extra: {} }), statusOf(o), JSON.stringify(o.memberships), stamp, stamp, stamp]);
+        ops = orphanOperations(o, this.connector);
+        finding.accountId = account.accountId;
+      } else {
+        const row = repair.row;
+        const now = latest.get(row.id);
+        // The plan the finding was made against: its fingerprint when compared (switch-off: when read).
+        const compared = repair.kind === 'planned' ? repair.signature : row.signature;
+        if (!now || busy.has(row.id) || now.account_key !== row.accountKey || now.planned_status !== row.status || this.plannedSignature(now) !== compared) {
+          this.summary.changedMeanwhile++;
+          continue;
+        }
+        account = { accountId: row.id, identityId: row.identityId };
+        const o = repair.observed;
+        observedUpdates.push(o
+          ? [row.id, o.accountKey, statusOf(o), JSON.stringify(o.memberships), stamp, stamp]
+          : [row.id, null, 'absent', '[]', stamp, stamp]);
+        const attributes = JSON.parse(now.planned_attributes) as AccountAttributes;
+        if (repair.kind === 'switch-off') ops = orphanOperations(repair.observed, this.connector);
+        else if (o === null) ops = [createOperation(this.planned(now), attributes)];
+        else ops = repairOperations(row, attributes, repair.diffs);
       }
+      for (const operation of ops) operations.push({ account: { ...account, target: this.target }, operation });
+      finding.enqueued = ops.length;
     }
     await insertRows(tx, 'accounts', ['id', 'identity_id', 'target', 'account_key', 'planned_status', 'planned_memberships', 'planned_attributes', 'observed_status', 'observed_memberships', 'observed_at', 'created', 'last_modified'], inserts);
     await updateRows(tx, 'accounts', 'id', ['account_key', 'observed_status', 'observed_memberships', 'observed_at', 'last_modified'], observedUpdates);

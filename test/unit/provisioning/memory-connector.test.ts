@@ -1,23 +1,17 @@
 import { expect } from 'chai';
+import { configWith } from '../../../src/config/index.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryConnector } from '../../../connectors/memory/index.js';
-import { ConnectorError, type AccountRef } from '../../../src/provisioning/connector.js';
+import type { AccountRef } from '../../../src/provisioning/connector.js';
 import { ConnectorConfigError, ConnectorRegistry } from '../../../src/provisioning/registry.js';
+import { connectorFailure } from '../../support/connector-assertions.js';
 
 const ref: AccountRef = { accountId: 'acc-1', identityId: 'id-1', target: 'mem', accountKey: null };
 const attributes = { userName: 'ada@example.com', extra: {} };
 
-async function failure(work: Promise<unknown>): Promise<ConnectorError> {
-  try {
-    await work;
-  } catch (err) {
-    expect(err).to.be.instanceOf(ConnectorError);
-    return err as ConnectorError;
-  }
-  throw new Error('expected a ConnectorError');
-}
+const failure = connectorFailure;
 
 describe('the memory connector', () => {
   it('applies an idempotency key once and answers a repeat from memory', async () => {
@@ -81,15 +75,16 @@ describe('the memory connector', () => {
   });
 
   it('is built by the registry from config.targets, which refuses an unknown connector', () => {
-    const registry = ConnectorRegistry.fromConfig({
-      ldap: { connector: 'memory', concurrency: 2, ratePerSecond: 5 },
-      slack: { connector: 'noop', concurrency: 4, ratePerSecond: 0 },
-    });
+    const registry = ConnectorRegistry.fromConfig(configWith({ targets: {
+      ldap: { connector: 'memory', concurrency: 2, ratePerSecond: 5, reconcile: { fixOrphans: false } },
+      slack: { connector: 'noop' },
+    } }).targets);
     expect(registry.targets()).to.deep.equal(['ldap', 'slack']);
     expect(registry.get('ldap')!.connector).to.be.instanceOf(MemoryConnector);
-    expect(registry.get('ldap')).to.deep.include({ concurrency: 2, ratePerSecond: 5 });
+    expect(registry.get('ldap')).to.deep.include({ concurrency: 2, ratePerSecond: 5, reconcile: { fixOrphans: false, ignore: [] } });
+    expect(registry.get('slack')).to.deep.include({ concurrency: 4, ratePerSecond: 0 });
     expect(registry.get('github')).to.equal(undefined);
-    expect(() => ConnectorRegistry.fromConfig({ gh: { connector: 'github', concurrency: 1, ratePerSecond: 0 } }))
-      .to.throw(ConnectorConfigError, /target gh names connector "github", which does not exist \(known: memory, noop\)/);
+    expect(() => ConnectorRegistry.fromConfig(configWith({ targets: { gl: { connector: 'gitlab' } } }).targets))
+      .to.throw(ConnectorConfigError, /target gl names connector "gitlab", which does not exist \(known: github, ldap, memory, noop, slack\)/);
   });
 });

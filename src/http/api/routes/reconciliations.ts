@@ -26,6 +26,7 @@ const RunSchema = responseSchema('ReconciliationRun', z.strictObject({
     orphans: count, missing: count, drift: count,
     enqueued: count.describe('operations queued to repair (fix mode)'),
     changedMeanwhile: count.describe('findings left alone in fix mode because their account changed during the run'),
+    ignored: count.describe('accounts left out by the target\'s reconcile.ignore list'),
     durationMs: count,
   }).nullable().describe('null while running'),
   error: z.string().nullable().describe('why the run failed'),
