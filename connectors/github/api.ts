@@ -7,7 +7,7 @@
  * and shown to operators.
  */
 import { ConnectorError } from '../../src/provisioning/connector.js';
-import { httpRequest, type HttpAnswer } from '../../src/provisioning/connector-settings.js';
+import { httpRequest, readPatiently, type HttpAnswer } from '../../src/provisioning/connector-http.js';
 import type { GithubCredentials } from './auth.js';
 import { GITHUB_HEADERS, githubFailure, nextPageUrl } from './protocol.js';
 
@@ -30,10 +30,8 @@ export interface GithubCall {
   accept?: readonly number[];
 }
 
-/** How many times a paged read waits out a rate limit or a server error on one page before failing. */
-const READ_PATIENCE = 3;
-/** The longest a paged read waits for GitHub to allow it again; a longer wait fails the read, retryable, with the wait. */
-const READ_WAIT_CAP_MS = 60_000;
+/** How often, and how long at most, a paged read waits out a rate limit or a server error on one page before failing. */
+const READ_LIMITS = { waits: 2, maxWaitMs: 60_000 };
 
 export class GithubApi {
   constructor(private readonly options: GithubApiOptions) {}
@@ -62,16 +60,11 @@ export class GithubApi {
     return this.options.credentials.mask(text);
   }
 
-  private async patiently(url: string, label: string): Promise<HttpAnswer> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.send(url, { method: 'GET', label });
-      } catch (err) {
-        const wait = err instanceof ConnectorError && err.retryable ? (err.retryAfterMs ?? 1000 * attempt) : undefined;
-        if (wait === undefined || wait > READ_WAIT_CAP_MS || attempt >= READ_PATIENCE) throw err;
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-    }
+  private patiently(url: string, label: string): Promise<HttpAnswer> {
+    return readPatiently(
+      () => this.send(url, { method: 'GET', label }),
+      (err, attempt) => (err instanceof ConnectorError && err.retryable ? (err.retryAfterMs ?? 1000 * attempt) : undefined),
+      READ_LIMITS);
   }
 
   private async send(url: string, call: Pick<GithubCall, 'method' | 'label' | 'body' | 'accept'>): Promise<HttpAnswer> {

@@ -8,7 +8,7 @@
  */
 import { createSign, type KeyObject } from 'node:crypto';
 import { ConnectorError } from '../../src/provisioning/connector.js';
-import { httpRequest } from '../../src/provisioning/connector-settings.js';
+import { httpRequest } from '../../src/provisioning/connector-http.js';
 import { GITHUB_HEADERS, githubFailure } from './protocol.js';
 
 export interface GithubCredentials {

@@ -5,7 +5,7 @@
  * functions, so the rules are tested without a server.
  */
 import { ConnectorError } from '../../src/provisioning/connector.js';
-import { httpFailure, retryAfterMs, type HttpAnswer } from '../../src/provisioning/connector-settings.js';
+import { httpFailure, retryAfterMs, type HttpAnswer } from '../../src/provisioning/connector-http.js';
 
 /** The REST API version the connector is written against. */
 export const GITHUB_API_VERSION = '2022-11-28';

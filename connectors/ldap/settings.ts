@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { flag } from '../../src/config/index.js';
 import type { CorrelationRule } from '../../src/provisioning/connector.js';
 import { attributeMappingSchema, correlationRules, correlationSchema, type AttributeMapping } from '../../src/provisioning/attribute-mapping.js';
 import { parseSettings, resolveSecret, secretSetting } from '../../src/provisioning/connector-settings.js';
@@ -21,8 +22,6 @@ function rdnCount(dn: string): number {
   }
 }
 const dnSetting = z.string().min(1).refine((dn) => rdnCount(dn) > 0, 'must be a DN');
-/** true or false, also as the words an environment variable carries */
-const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((word) => word === 'true')]);
 
 export const ldapSettings = z.object({
   /** ldap://host:port or ldaps://host:port */

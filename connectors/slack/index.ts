@@ -12,6 +12,7 @@ import {
 } from '../../src/provisioning/connector.js';
 import { correlationRules, mapAttributes, mappingSettings, type AttributeMapping } from '../../src/provisioning/attribute-mapping.js';
 import { parseSettings, resolveSecret, secretSetting } from '../../src/provisioning/connector-settings.js';
+import { readPatiently } from '../../src/provisioning/connector-http.js';
 import { eqFilter, SlackGroups } from './groups.js';
 import { SlackApiError, SlackScimApi } from './scim-api.js';
 import {
@@ -47,10 +48,8 @@ export const slackSettings = z.object({
 });
 export type SlackSettings = z.input<typeof slackSettings>;
 
-/** How many times list() waits out a 429 on one page before giving up. */
-const READ_PATIENCE = 3;
-/** The longest a read waits for Slack's Retry-After before failing instead. */
-const READ_WAIT_CAP_MS = 60_000;
+/** How often, and how long at most, list() waits out a 429 on one page before giving up. */
+const READ_LIMITS = { waits: 3, maxWaitMs: 60_000 };
 
 interface ListAnswer {
   Resources?: ScimUser[];
@@ -128,7 +127,7 @@ export class SlackConnector implements Connector {
   async *list(): AsyncIterable<TargetAccount[]> {
     const count = this.settings.pageSize;
     for (let startIndex = 1; ;) {
-      const page = (await this.readPatiently(`/Users?startIndex=${startIndex}&count=${count}`)) as ListAnswer;
+      const page = (await this.listPage(`/Users?startIndex=${startIndex}&count=${count}`)) as ListAnswer;
       const users = page.Resources ?? [];
       if (users.length === 0) return;
       yield users.map(accountFromUser);
@@ -224,16 +223,12 @@ export class SlackConnector implements Connector {
   }
 
   /** A list page, waiting out a few 429s (Slack's read limit is shared by every SCIM app of the org). */
-  private async readPatiently(path: string): Promise<unknown> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return (await this.api.call({ method: 'GET', path, label: 'GET /Users' })).body;
-      } catch (err) {
-        const wait = err instanceof SlackApiError && err.status === 429 ? (err.retryAfterMs ?? 1000) : undefined;
-        if (wait === undefined || attempt > READ_PATIENCE || wait > READ_WAIT_CAP_MS) throw err;
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-    }
+  private async listPage(path: string): Promise<unknown> {
+    const answer = await readPatiently(
+      () => this.api.call({ method: 'GET', path, label: 'GET /Users' }),
+      (err) => (err instanceof SlackApiError && err.status === 429 ? (err.retryAfterMs ?? 1000) : undefined),
+      READ_LIMITS);
+    return answer.body;
   }
 
   private missing(account: AccountRef): ConnectorError {

@@ -6,7 +6,7 @@
  * filter holds a person's email, and the message is stored and shown to operators.
  */
 import { ConnectorError } from '../../src/provisioning/connector.js';
-import { httpFailure, httpRequest, retryAfterMs, type HttpAnswer } from '../../src/provisioning/connector-settings.js';
+import { httpFailure, httpRequest, retryAfterMs, type HttpAnswer } from '../../src/provisioning/connector-http.js';
 import type { WriteLimiter } from './write-limiter.js';
 
 export interface ScimApiOptions {

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
 import type { Database } from '../db/database.js';
 import { ConnectorRegistry } from '../provisioning/registry.js';
-import { findingsCsv, readFindings } from '../provisioning/reconciliation/findings.js';
+import { allFindings, findingsCsv, readFindings } from '../provisioning/reconciliation/findings.js';
 import { Reconciler, ReconcileError } from '../provisioning/reconciliation/reconciler.js';
 import { Progress } from './progress.js';
 
@@ -45,12 +45,19 @@ export function registerReconcileCommands(program: Command, withDatabase: WithDa
             out.end();
             await once(out, 'finish');
           }
-          const shown = await readFindings(db, run.id, { limit: opts.json ? 1_000_000 : SHOWN });
           if (opts.json) {
-            write(`${JSON.stringify({ run, findings: shown }, null, 2)}\n`);
+            // Streamed: a run over 100,000 accounts may find as many.
+            write(`{"run": ${JSON.stringify(run)},\n"findings": [`);
+            let separator = '\n';
+            for await (const f of allFindings(db, run.id)) {
+              write(`${separator}${JSON.stringify(f)}`);
+              separator = ',\n';
+            }
+            write(']}\n');
           } else if (run.status === 'failed') {
             process.stderr.write(`iam: reconciling ${target} failed: ${run.error}\n`);
           } else {
+            const shown = await readFindings(db, run.id, { limit: SHOWN });
             const s = run.summary!;
             write(`${target}: ${s.accountsRead} accounts read, ${s.matched} matched, ${s.inFlight} left to the outbox (operations pending), ${s.ignored} ignored\n`);
             write(`orphans ${s.orphans}, missing ${s.missing}, drift ${s.drift}${run.mode === 'fix' ? `; ${s.enqueued} operations queued${s.changedMeanwhile ? `, ${s.changedMeanwhile} left alone (changed meanwhile)` : ''}` : ''}\n`);

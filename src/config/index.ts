@@ -9,7 +9,7 @@ const DEFAULTS_FILE = installPath('config/default.json');
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().nonnegative();
 /** true or false, also as the words an environment variable carries (a plain coercion would read "false" as true) */
-const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((word) => word === 'true')]);
+export const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((word) => word === 'true')]);
 
 const configSchema = z.object({
   host: z.string().min(1),

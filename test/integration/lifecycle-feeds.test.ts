@@ -169,11 +169,18 @@ async function targetDifferences(db: Database, targets: MemoryTargets, model: Ac
 }
 
 /** The services a server builds (the same wiring), with a clock the test moves. */
-function lifecycle(db: Database, config: Config, clock: () => Date) {
+function wiring(db: Database, config: Config, clock: () => Date) {
   const changes = new PolicyChangeLog();
   const birthright = new BirthrightService(db, changes);
   const { feeds, effectiveDates } = createLifecycleServices(db, config, changes, birthright, clock);
   return { policy: new PolicyStore(db, changes, birthright), feeds, dates: effectiveDates };
+}
+
+/** wiring() over a database given the test catalogue, with memory targets that run the outbox. */
+async function lifecycle(db: Database, config: Config, clock: () => Date) {
+  const services = wiring(db, config, clock);
+  await services.policy.replaceAll(CATALOG, { actor: 'test:seed' });
+  return { ...services, targets: new MemoryTargets(db, TARGETS, clock) };
 }
 
 interface PersonRow {
@@ -302,7 +309,7 @@ onEachDatabase('HR feeds day by day: day 0, then days 1 to 5 of churn', (databas
   const SEED = 3;
   const CHURN = 0.04;
   const clock = testClock();
-  let services: ReturnType<typeof lifecycle>;
+  let services: Awaited<ReturnType<typeof lifecycle>>;
   let store: Map<string, StoredExpectation> = new Map();
   const model = new AccountModel();
   let targets: MemoryTargets;
@@ -313,9 +320,8 @@ onEachDatabase('HR feeds day by day: day 0, then days 1 to 5 of churn', (databas
   before(async function () {
     this.timeout(60_000);
     const { db } = database();
-    services = lifecycle(db, configWith({ lifecycle: { retentionDays: RETENTION_DAYS } }), clock.now);
-    targets = new MemoryTargets(db, TARGETS, clock.now);
-    await services.policy.replaceAll(CATALOG, { actor: 'test:seed' });
+    services = await lifecycle(db, configWith({ lifecycle: { retentionDays: RETENTION_DAYS } }), clock.now);
+    targets = services.targets;
     for (let day = 0; day <= 5; day++) feeds.push(generateFeed({ count: COUNT, day, seed: SEED, churn: CHURN, day0: DAY0 }));
   });
 
@@ -435,7 +441,7 @@ onEachDatabase('HR feeds day by day: day 0, then days 1 to 5 of churn', (databas
 
 onEachDatabase('HR feeds with future dates, under a clock the test moves', (database) => {
   const clock = testClock();
-  let services: ReturnType<typeof lifecycle>;
+  let services: Awaited<ReturnType<typeof lifecycle>>;
   let base: string;
   let store: Map<string, StoredExpectation>;
   const model = new AccountModel();
@@ -444,9 +450,8 @@ onEachDatabase('HR feeds with future dates, under a clock the test moves', (data
   before(async function () {
     this.timeout(60_000);
     const { db } = database();
-    services = lifecycle(db, configWith({}), clock.now);
-    targets = new MemoryTargets(db, TARGETS, clock.now);
-    await services.policy.replaceAll(CATALOG, { actor: 'test:seed' });
+    services = await lifecycle(db, configWith({}), clock.now);
+    targets = services.targets;
     base = generateFeed({ count: 120, day: 0, seed: 21, day0: DAY0 });
     clock.set(DAY0);
     const report = await services.feeds.import({ content: base, source: 'api', actor: ACTOR });
@@ -550,7 +555,7 @@ onEachDatabase('HR feeds with future dates, under a clock the test moves', (data
 
 onEachDatabase('HR feeds with broken rows', (database) => {
   const clock = testClock();
-  let services: ReturnType<typeof lifecycle>;
+  let services: Awaited<ReturnType<typeof lifecycle>>;
   let store: Map<string, StoredExpectation>;
   const model = new AccountModel();
   let targets: MemoryTargets;
@@ -558,9 +563,8 @@ onEachDatabase('HR feeds with broken rows', (database) => {
   before(async function () {
     this.timeout(60_000);
     const { db } = database();
-    services = lifecycle(db, configWith({}), clock.now);
-    targets = new MemoryTargets(db, TARGETS, clock.now);
-    await services.policy.replaceAll(CATALOG, { actor: 'test:seed' });
+    services = await lifecycle(db, configWith({}), clock.now);
+    targets = services.targets;
     const base = generateFeed({ count: 200, day: 0, seed: 5, churn: 0.04, day0: DAY0 });
     await services.feeds.import({ content: base, source: 'cli', actor: ACTOR });
     store = expectFeed(new Map(), base, DAY0).after;
@@ -630,7 +634,7 @@ onEachDatabase('HR feeds with broken rows', (database) => {
 onEachDatabase('the circuit breaker on HR feeds', (database) => {
   const COUNT = 400;
   const clock = testClock();
-  let services: ReturnType<typeof lifecycle>;
+  let services: Awaited<ReturnType<typeof lifecycle>>;
   let base: string;
   let store: Map<string, StoredExpectation>;
   const model = new AccountModel();
@@ -647,9 +651,8 @@ onEachDatabase('the circuit breaker on HR feeds', (database) => {
   before(async function () {
     this.timeout(60_000);
     const { db } = database();
-    services = lifecycle(db, configWith({}), clock.now);
-    targets = new MemoryTargets(db, TARGETS, clock.now);
-    await services.policy.replaceAll(CATALOG, { actor: 'test:seed' });
+    services = await lifecycle(db, configWith({}), clock.now);
+    targets = services.targets;
     base = generateFeed({ count: COUNT, day: 0, seed: 9, day0: DAY0 });
     await services.feeds.import({ content: base, source: 'cli', actor: ACTOR });
     store = expectFeed(new Map(), base, DAY0).after;
@@ -729,16 +732,15 @@ onEachDatabase('HR feeds in any row order, as JSON, and with absence meaning lea
   const clock = testClock();
   const model = new AccountModel();
   let targets: MemoryTargets;
-  let services: ReturnType<typeof lifecycle>;
+  let services: Awaited<ReturnType<typeof lifecycle>>;
   let store: Map<string, StoredExpectation> = new Map();
   const csv = (day: number) => generateFeed({ count: 150, day, seed: 17, churn: 0.05, day0: DAY0 });
 
   before(async function () {
     this.timeout(60_000);
     const { db } = database();
-    services = lifecycle(db, configWith({}), clock.now);
-    targets = new MemoryTargets(db, TARGETS, clock.now);
-    await services.policy.replaceAll(CATALOG, { actor: 'test:seed' });
+    services = await lifecycle(db, configWith({}), clock.now);
+    targets = services.targets;
   });
 
   it('resolves managers by employee id wherever their rows are: reports first, the CEO last', async () => {
@@ -787,7 +789,7 @@ onEachDatabase('HR feeds in any row order, as JSON, and with absence meaning lea
     expect(plain.status).to.equal('dry-run');
     expect(plain.counts.leaver, 'absence means nothing by default').to.equal(0);
 
-    const absentLeaves = lifecycle(db, configWith({ hr: { absentIsLeaver: true } }), clock.now);
+    const absentLeaves = wiring(db, configWith({ hr: { absentIsLeaver: true } }), clock.now);
     const expected = expectFeed(store, feed, today, { absentIsLeaver: true });
     expect(expected.counts.leaver).to.equal(3);
     const report = await absentLeaves.feeds.import({ content: feed, source: 'cli', actor: ACTOR });
@@ -804,7 +806,7 @@ onEachDatabase('HR feeds: noise, updates, withdrawn terminations and late rehire
   const clock = testClock();
   const model = new AccountModel();
   let targets: MemoryTargets;
-  let services: ReturnType<typeof lifecycle>;
+  let services: Awaited<ReturnType<typeof lifecycle>>;
   let base: string;
   let store: Map<string, StoredExpectation>;
   let people: FeedPerson[];
@@ -835,9 +837,8 @@ onEachDatabase('HR feeds: noise, updates, withdrawn terminations and late rehire
   before(async function () {
     this.timeout(60_000);
     const { db } = database();
-    services = lifecycle(db, configWith({}), clock.now);
-    targets = new MemoryTargets(db, TARGETS, clock.now);
-    await services.policy.replaceAll(CATALOG, { actor: 'test:seed' });
+    services = await lifecycle(db, configWith({}), clock.now);
+    targets = services.targets;
     base = generateFeed({ count: 120, day: 0, seed: 31, day0: DAY0 });
     people = readFeed(base);
     store = new Map();

@@ -11,6 +11,9 @@ import { AuthError } from '../middleware/authenticate.js';
 import type { RequestState } from '../middleware/request-context.js';
 import { PolicyError } from '../../policy/model.js';
 import { IdentityError } from '../../identity/errors.js';
+import { FeedError } from '../../lifecycle/feed-service.js';
+import { HrFeedError } from '../../lifecycle/hr-feed/read.js';
+import { ReconcileError } from '../../provisioning/reconciliation/reconciler.js';
 
 /** Machine-readable error codes; clients branch on these, never on the message. */
 export const ERROR_CODES = {
@@ -90,6 +93,12 @@ const IDENTITY_STATUS: Record<IdentityError['kind'], [ErrorStatus, ErrorCode]> =
   preconditionFailed: [412, 'precondition_failed'],
 };
 
+/** Services whose failures are only "no such thing" or "not now": feeds, reconciliation runs. */
+const LOOKUP_STATUS: Record<'notFound' | 'conflict', [ErrorStatus, ErrorCode]> = {
+  notFound: [404, 'not_found'],
+  conflict: [409, 'conflict'],
+};
+
 const BODY_CODES: Record<BodyError['status'], ErrorCode> = { 400: 'malformed_body', 413: 'body_too_large', 415: 'unsupported_media_type' };
 
 /** The ApiError a thrown value stands for, or undefined for an unexpected fault. */
@@ -105,6 +114,12 @@ export function toApiError(err: unknown): ApiError | undefined {
     const [status, code] = IDENTITY_STATUS[err.kind];
     return new ApiError(status, code, err.message);
   }
+  if (err instanceof FeedError || err instanceof ReconcileError) {
+    const [status, code] = LOOKUP_STATUS[err.kind];
+    return new ApiError(status, code, err.message);
+  }
+  // An upload that cannot be read as a feed at all: its header, encoding or JSON structure.
+  if (err instanceof HrFeedError) return new ApiError(422, 'unprocessable', err.message);
   // Services parse the unknown input they are given; their zod failures are about that input.
   if (err instanceof z.ZodError) return invalidRequest(inputIssues('body', err.issues));
   return undefined;

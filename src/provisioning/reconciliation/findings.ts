@@ -132,16 +132,21 @@ export async function readFindings(sql: Sql, runId: string, page: { kind?: Findi
 
 const CSV_COLUMNS = ['seq', 'kind', 'reason', 'account_key', 'user_name', 'identity_id', 'account_id', 'enqueued', 'detail'] as const;
 
-/** A run's findings as CSV, a line at a time (paged reads: memory stays flat however many there are). */
-export async function* findingsCsv(sql: Sql, runId: string, kind?: FindingKind): AsyncGenerator<string> {
-  yield `${CSV_COLUMNS.join(',')}\n`;
+/** Every finding of a run (of `kind`, when given), read a page at a time so memory stays flat however many there are. */
+export async function* allFindings(sql: Sql, runId: string, kind?: FindingKind): AsyncGenerator<StoredFinding> {
   for (let after = 0;;) {
     const page = await readFindings(sql, runId, { after, limit: 1000, ...(kind !== undefined && { kind }) });
-    for (const f of page) {
-      const cells = [f.seq, f.kind, f.reason, f.accountKey, f.userName, f.identityId, f.accountId, f.enqueued, JSON.stringify(f.detail)];
-      yield `${cells.map(csvCell).join(',')}\n`;
-    }
+    yield* page;
     if (page.length < 1000) return;
     after = page[page.length - 1]!.seq;
+  }
+}
+
+/** A run's findings as CSV, a line at a time. */
+export async function* findingsCsv(sql: Sql, runId: string, kind?: FindingKind): AsyncGenerator<string> {
+  yield `${CSV_COLUMNS.join(',')}\n`;
+  for await (const f of allFindings(sql, runId, kind)) {
+    const cells = [f.seq, f.kind, f.reason, f.accountKey, f.userName, f.identityId, f.accountId, f.enqueued, JSON.stringify(f.detail)];
+    yield `${cells.map(csvCell).join(',')}\n`;
   }
 }

@@ -3,6 +3,10 @@
  * joined by `and` / `or` and grouped with parentheses, attribute names and operators without
  * regard to case, string literals as JSON strings. Values compare without case too: the
  * reference gives `userName Eq "Carly"` and `username eq "carly"` as the same filter.
+ *
+ * Not the server's own parser (src/scim/filter): that one deliberately accepts the unquoted
+ * values some SCIM clients send, while this fake must refuse them, so that a connector that
+ * forgets to quote or escape a value fails its tests.
  */
 import { forbidden, type ScimError } from './errors.js';
 

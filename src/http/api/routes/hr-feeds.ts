@@ -5,12 +5,10 @@
  * FeedService, as the CLI's and the drop folder's do.
  */
 import { z } from 'zod';
-import { FeedError, type FeedReport, type FeedStatus } from '../../../lifecycle/feed-service.js';
+import type { FeedReport, FeedStatus } from '../../../lifecycle/feed-service.js';
 import { PLAN_CLASSES, type PlanClass } from '../../../lifecycle/classify.js';
-import { HrFeedError } from '../../../lifecycle/hr-feed/read.js';
 import type { ApiDeps } from '../deps.js';
-import { ApiError } from '../errors.js';
-import { API_PREFIX, defineRoute, type ApiRoute, type ApiCall, type Reply } from '../route.js';
+import { API_PREFIX, defineRoute, type ApiRoute, type ApiCall } from '../route.js';
 import { pathText, responseSchema } from '../schemas.js';
 
 /** Every status a feed can have, as FeedService writes them. */
@@ -78,18 +76,6 @@ const listQuery = z.strictObject({
 
 const idParams = z.strictObject({ id: pathText });
 
-/** FeedService's and the reader's failures as API errors; anything else is left to the edge. */
-async function translated(work: () => Promise<Reply>): Promise<Reply> {
-  try {
-    return await work();
-  } catch (err) {
-    if (err instanceof FeedError) throw err.kind === 'notFound' ? new ApiError(404, 'not_found', err.message) : new ApiError(409, 'conflict', err.message);
-    // The upload cannot be read as a feed at all: its header, encoding or JSON structure.
-    if (err instanceof HrFeedError) throw new ApiError(422, 'unprocessable', err.message);
-    throw err;
-  }
-}
-
 const feedUrl = (id: string) => `${API_PREFIX}/hr/feeds/${encodeURIComponent(id)}`;
 
 /** The HR feed routes. */
@@ -113,7 +99,7 @@ export function hrFeedRoutes(deps: Pick<ApiDeps, 'config' | 'feeds'>): ApiRoute[
         202: { description: 'held by the circuit breaker: nothing applied until it is approved', schema: FeedReportSchema, headers: { Location: 'the feed\'s URL' } },
       },
       errors: [422],
-      handle: ({ query }, call: ApiCall) => translated(async () => {
+      async handle({ query }, call: ApiCall) {
         const upload = call.rawBody!;
         const report = await deps.feeds.import({
           content: upload.content,
@@ -126,7 +112,7 @@ export function hrFeedRoutes(deps: Pick<ApiDeps, 'config' | 'feeds'>): ApiRoute[
           ...(call.change.requestId !== undefined && { requestId: call.change.requestId }),
         });
         return { status: report.status === 'held' ? 202 : 201, body: report, headers: { Location: feedUrl(report.feedId) } };
-      }),
+      },
     }),
     defineRoute({
       method: 'GET', path: '/hr/feeds', operationId: 'listHrFeeds', tag: 'HR feeds',
@@ -144,7 +130,7 @@ export function hrFeedRoutes(deps: Pick<ApiDeps, 'config' | 'feeds'>): ApiRoute[
       params: idParams,
       responses: { 200: { description: 'the feed report', schema: FeedReportSchema } },
       errors: [404],
-      handle: ({ params }) => translated(async () => ({ status: 200, body: await deps.feeds.get(params.id) })),
+      handle: async ({ params }) => ({ status: 200, body: await deps.feeds.get(params.id) }),
     }),
     defineRoute({
       method: 'POST', path: '/hr/feeds/{id}/approve', operationId: 'approveHrFeed', tag: 'HR feeds',
@@ -153,7 +139,7 @@ export function hrFeedRoutes(deps: Pick<ApiDeps, 'config' | 'feeds'>): ApiRoute[
       params: idParams,
       responses: { 200: { description: 'the feed, applied', schema: FeedReportSchema } },
       errors: [404, 409],
-      handle: ({ params }, call) => translated(async () => ({ status: 200, body: await deps.feeds.approve(params.id, call.change.actor, call.change.requestId) })),
+      handle: async ({ params }, call) => ({ status: 200, body: await deps.feeds.approve(params.id, call.change.actor, call.change.requestId) }),
     }),
     defineRoute({
       method: 'POST', path: '/hr/feeds/{id}/reject', operationId: 'rejectHrFeed', tag: 'HR feeds',
@@ -162,7 +148,7 @@ export function hrFeedRoutes(deps: Pick<ApiDeps, 'config' | 'feeds'>): ApiRoute[
       params: idParams,
       responses: { 200: { description: 'the feed, rejected', schema: FeedReportSchema } },
       errors: [404, 409],
-      handle: ({ params }, call) => translated(async () => ({ status: 200, body: await deps.feeds.reject(params.id, call.change.actor, call.change.requestId) })),
+      handle: async ({ params }, call) => ({ status: 200, body: await deps.feeds.reject(params.id, call.change.actor, call.change.requestId) }),
     }),
   ];
 }

@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { FINDING_KINDS, findingsCsv, getRun, listRuns, readFindings, type ReconciliationRun } from '../../../provisioning/reconciliation/findings.js';
-import { ReconcileError, type Reconciler } from '../../../provisioning/reconciliation/reconciler.js';
+import type { Reconciler } from '../../../provisioning/reconciliation/reconciler.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { API_PREFIX, defineRoute, type ApiRoute } from '../route.js';
@@ -84,16 +84,11 @@ export function reconciliationRoutes(deps: Pick<ApiDeps, 'db' | 'log'> & { recon
       responses: { 202: { description: 'started', schema: RunSchema, headers: { Location: 'the run\'s URL' } } },
       errors: [404, 409],
       async handle({ body }, call) {
-        try {
-          const { id, finished } = await deps.reconciler.start(body.target, {
-            fix: body.fix, actor: call.change.actor, ...(call.change.requestId !== undefined && { requestId: call.change.requestId }),
-          });
-          finished.catch((err: unknown) => deps.log.error({ err, run: id }, 'recording the outcome of a reconciliation run failed'));
-          return { status: 202, body: await existingRun(deps, id), headers: { Location: runUrl(id) } };
-        } catch (err) {
-          if (err instanceof ReconcileError) throw new ApiError(err.kind === 'notFound' ? 404 : 409, err.kind === 'notFound' ? 'not_found' : 'conflict', err.message);
-          throw err;
-        }
+        const { id, finished } = await deps.reconciler.start(body.target, {
+          fix: body.fix, actor: call.change.actor, ...(call.change.requestId !== undefined && { requestId: call.change.requestId }),
+        });
+        finished.catch((err: unknown) => deps.log.error({ err, run: id }, 'recording the outcome of a reconciliation run failed'));
+        return { status: 202, body: await existingRun(deps, id), headers: { Location: runUrl(id) } };
       },
     }),
     defineRoute({
