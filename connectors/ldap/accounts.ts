@@ -2,7 +2,8 @@
  * People's entries as the connector writes them and as reconciliation reads them back: the
  * attributes an account should carry (the mapping, with the userName standing in for required
  * attributes the identity lacks), and an entry turned into a TargetAccount (one text value per
- * attribute, enabled or not by the configured disable method, memberships from memberOf).
+ * attribute, enabled or not by the configured disable method, memberships from the groups that list
+ * the entry).
  */
 import type { Entry } from 'ldapts';
 import type { AccountAttributes, TargetAccount } from '../../src/provisioning/connector.js';
@@ -41,13 +42,18 @@ export class AccountReader {
   constructor(private readonly config: AccountConfig) {
     this.reported = unique([...writtenAttributes({ mapping: config.mapping, fallbacks: config.fallbacks }), ...config.correlation.map((r) => r.target)]);
     const lock = config.disable.method === 'attribute' ? [config.disable.attribute] : [];
-    this.requested = unique([...this.reported, 'memberOf', ...lock]);
+    this.requested = unique([...this.reported, ...lock]);
     this.groupsDn = parseDn(config.groupsDn);
     if (config.disable.method === 'move') this.disabledDn = parseDn(config.disable.disabledDn);
   }
 
   /** The entry as reconciliation sees it. */
-  account(entry: Entry): TargetAccount {
+  /**
+   * `groupDns`: the groups listing the entry as a member. Memberships are read from the groups,
+   * which are the truth, not from memberOf: slapd's memberof overlay can miss an update when the
+   * server stops mid-write (seen in tests), and not every server keeps memberOf at all.
+   */
+  account(entry: Entry, groupDns: readonly string[]): TargetAccount {
     const rdns = parseDn(entry.dn);
     const byName = new Map<string, Entry[string]>();
     for (const [name, value] of Object.entries(entry)) if (name !== 'dn') byName.set(name.toLowerCase(), value);
@@ -60,7 +66,7 @@ export class AccountReader {
       accountKey: formatDn(rdns),
       enabled: this.enabled(rdns, byName),
       attributes,
-      memberships: this.memberships(all(byName.get('memberof'))),
+      memberships: this.memberships(groupDns),
     };
   }
 
@@ -71,8 +77,8 @@ export class AccountReader {
     return !all(byName.get(disable.attribute.toLowerCase())).some((v) => v.toLowerCase() === wanted);
   }
 
-  /** Entitlement keys: the cn of each memberOf group directly below groupsDn, sorted. */
-  private memberships(groupDns: string[]): string[] {
+  /** Entitlement keys: the cn of each group directly below groupsDn, sorted. */
+  private memberships(groupDns: readonly string[]): string[] {
     const keys = new Set<string>();
     for (const groupDn of groupDns) {
       const key = this.entitlementOf(groupDn);

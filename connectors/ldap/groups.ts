@@ -11,6 +11,8 @@
  * Every change here is idempotent: a member already there, a member or group already gone, count
  * as done.
  */
+import type { Client } from 'ldapts';
+import { hash53 } from '../../src/provisioning/hash53.js';
 import { childDn, dnKey } from './dn.js';
 import { change, hasCode, ResultCode, type Directory } from './directory.js';
 import { allOf, equals } from './filter.js';
@@ -18,6 +20,11 @@ import type { LdapConfig } from './settings.js';
 
 /** More distinct groups than this and the placeholder knowledge is forgotten (it is only a shortcut). */
 const MAX_REMEMBERED_GROUPS = 100_000;
+
+/** The groups listing an entry, by the entry's DN. */
+export interface MembershipIndex {
+  groupsOf(dn: string): readonly string[];
+}
 
 export class LdapGroups {
   /** groups (by dnKey) last seen without the placeholder */
@@ -92,6 +99,42 @@ export class LdapGroups {
     const filter = allOf(equals('objectClass', this.config.groupClass), equals(this.config.memberAttribute, memberDn));
     const entries = await directory.search(this.config.groupsDn, { scope: 'sub', filter, attributes: ['1.1'] });
     return entries.map((e) => e.dn);
+  }
+
+  /**
+   * Who is in which group directly below groupsDn, read with one paged search: what list() needs
+   * to give each of thousands of entries its memberships without a search per entry. Members are
+   * kept by hash53 of their dnKey and each distinct list of groups once, so the index of a
+   * directory of 100,000 people stays a few MB.
+   */
+  async membershipIndex(client: Client, pageSize: number): Promise<MembershipIndex> {
+    const byMember = new Map<number, string[]>();
+    const filter = equals('objectClass', this.config.groupClass);
+    for await (const page of client.searchPaginated(this.config.groupsDn, { scope: 'one', filter, attributes: [this.config.memberAttribute], paged: { pageSize } })) {
+      for (const group of page.searchEntries) {
+        const members = group[this.config.memberAttribute];
+        for (const member of members === undefined ? [] : Array.isArray(members) ? members : [members]) {
+          let key: number;
+          try {
+            key = hash53(dnKey(Buffer.isBuffer(member) ? member.toString('utf8') : member));
+          } catch {
+            continue; // not a DN, so nobody's entry
+          }
+          const groups = byMember.get(key);
+          if (groups) groups.push(group.dn);
+          else byMember.set(key, [group.dn]);
+        }
+      }
+    }
+    // One array per distinct combination of groups, shared by everyone in it.
+    const shared = new Map<string, string[]>();
+    for (const [key, groups] of byMember) {
+      const id = groups.join('\n');
+      const known = shared.get(id);
+      if (known) byMember.set(key, known);
+      else shared.set(id, groups);
+    }
+    return { groupsOf: (dn) => byMember.get(hash53(dnKey(dn))) ?? [] };
   }
 
   /**

@@ -20,7 +20,7 @@ import { asResultError, attempt, change, Directory, hasCode, LdapResultError, Re
 import { childDn, firstRdn, formatDn, isBelow, isChildOf, normalizeDn, parentDn, parseDn } from './dn.js';
 import { LdapTransportError, toConnectorError } from './errors.js';
 import { allOf, equals } from './filter.js';
-import { LdapGroups } from './groups.js';
+import { LdapGroups, type MembershipIndex } from './groups.js';
 import { LdapPool } from './pool.js';
 import { resolveLdapSettings, type LdapConfig, type LdapSettings } from './settings.js';
 
@@ -80,7 +80,7 @@ export class LdapConnector implements Connector {
         let entry = await directory.read(dn, this.reader.requested);
         const other = this.otherPlace(dn);
         if (!entry && other) entry = await directory.read(other, this.reader.requested);
-        return entry ? this.reader.account(entry) : null;
+        return entry ? this.reader.account(entry, await this.groups.groupsOf(directory, entry.dn)) : null;
       });
     } catch (err) {
       throw toConnectorError(this.target, `get ${accountKey}`, err);
@@ -100,6 +100,18 @@ export class LdapConnector implements Connector {
     }
     let reusable = true;
     try {
+      /** A failed search, as list() reports it; the connection goes back to the pool only if it is still up. */
+      const searchFailure = (base: string, err: unknown) => {
+        reusable = isAlive(client);
+        const failure = asResultError(`search ${base}`, err);
+        return toConnectorError(this.target, 'list', failure instanceof LdapResultError || reusable ? failure : new LdapTransportError(this.config.url, err));
+      };
+      let memberships: MembershipIndex;
+      try {
+        memberships = await this.groups.membershipIndex(client, pageSize);
+      } catch (err) {
+        throw searchFailure(this.config.groupsDn, err);
+      }
       for (const base of bases) {
         const pages = client.searchPaginated(base, { scope: 'sub', filter, attributes: this.reader.requested, paged: { pageSize } });
         for (;;) {
@@ -107,12 +119,10 @@ export class LdapConnector implements Connector {
           try {
             next = await pages.next();
           } catch (err) {
-            reusable = isAlive(client);
-            const failure = asResultError(`search ${base}`, err);
-            throw toConnectorError(this.target, 'list', failure instanceof LdapResultError || reusable ? failure : new LdapTransportError(this.config.url, err));
+            throw searchFailure(base, err);
           }
           if (next.done) break;
-          const page = next.value.searchEntries.map((entry) => this.reader.account(entry));
+          const page = next.value.searchEntries.map((entry) => this.reader.account(entry, memberships.groupsOf(entry.dn)));
           if (page.length > 0) yield page;
         }
       }

@@ -5,6 +5,7 @@
  * rules are testable without a target or a database.
  */
 import type { AccountAttributes, Connector, Operation, TargetAccount } from '../connector.js';
+import { hash53 } from '../hash53.js';
 
 /** An account as planned, read from the accounts table. */
 export interface PlannedAccount {
@@ -49,17 +50,7 @@ export function fingerprint(attributes: Readonly<Record<string, string>>, member
     if (!names || names.has(name)) text += `${name}\u001f${attributes[name]!.toLowerCase()}\u001e`;
   }
   text += `\u001d${memberships.join('\u001f')}`;
-  // cyrb53: two 32-bit multiplicative hashes combined into 53 bits; a false match is about 1 in 9e15.
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+  return hash53(text);
 }
 
 /** The status difference alone, when there is one (see differences). */

@@ -142,6 +142,14 @@ describe('LDAP DNs (RFC 4514)', () => {
     });
   });
 
+  it('keys plain DNs without parsing them, exactly as the parse would', () => {
+    const plain = [
+      'uid=Person1,ou=People,dc=example,dc=com', ' UID = person1 , OU=people, dc=Example,dc=com ', 'cn=John  Smith,ou=x', 'mail=a.b-c_d@example.com,o=org',
+      ...NAMES.map((name) => childDn('uid', name, 'ou=people,dc=example,dc=com')),
+    ];
+    for (const dn of plain) expect(dnKey(dn), dn).to.equal(dnKey(parseDn(dn)));
+  });
+
   describe('names from the HR generator and hand-made nasty ones', () => {
     const names = NAMES;
 
