@@ -8,6 +8,7 @@ export const SCOPES = {
   approver: 'read the catalogue, grants and effective access; create and revoke grants; record SoD exceptions',
   reviewer: 'read the catalogue, grants, effective access and SoD violations',
   auditor: 'read everything, export and verify the audit trail, call the check API; change nothing',
+  'self-service': 'for a person\'s own token: request access, follow one\'s requests, decide the approvals and review items assigned to one, name a deputy',
   'hr-system': 'push people and groups through SCIM (read and write); upload HR feed files and read feed reports',
   'scim:read': 'read Users, Groups and discovery documents through SCIM',
   'scim:write': 'create, change and delete Users and Groups through SCIM',

@@ -1,6 +1,7 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { recordAudit } from '../audit/recorder.js';
 import { uniqueViolation, type Database } from '../db/database.js';
+import { resolveIdentity } from '../policy/identity-ref.js';
 import { parseScopes, type Scope } from './scopes.js';
 
 /** A token as the server knows it after authentication; never holds the secret. */
@@ -8,12 +9,16 @@ export interface Principal {
   tokenId: string;
   name: string;
   scopes: Scope[];
+  /** the person the token belongs to, for requests, approvals and reviews; null for a system's token */
+  identityId: string | null;
 }
 
 /** A token as `iam token list` shows it. */
 export interface TokenInfo {
   name: string;
   scopes: Scope[];
+  /** the userName of the person the token belongs to */
+  identity: string | null;
   created: string;
   revoked: string | null;
 }
@@ -54,8 +59,12 @@ export class TokenService {
 
   constructor(private readonly db: Database) {}
 
-  /** Creates a token and returns its full text, the only time it is ever available. */
-  async create(name: string, scopeList: string, actor: string): Promise<{ token: string; scopes: Scope[] }> {
+  /**
+   * Creates a token and returns its full text, the only time it is ever available. With
+   * `identity` (a userName or id) the token belongs to that person: requests, approvals and
+   * review decisions made with it are theirs.
+   */
+  async create(name: string, scopeList: string, actor: string, identity?: string): Promise<{ token: string; scopes: Scope[] }> {
     if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/.test(name)) {
       throw new TokenError('a token name is 1-128 letters, digits, ".", "_", "@" or "-", starting with a letter or digit');
     }
@@ -65,11 +74,13 @@ export class TokenService {
     const now = new Date().toISOString();
     try {
       await this.db.transaction(async (tx) => {
+        const person = identity === undefined ? undefined : await resolveIdentity(tx, identity);
+        if (identity !== undefined && !person) throw new TokenError(`no identity "${identity}" to give the token to`);
         await tx.execute(
-          'INSERT INTO api_tokens (id, name, secret_hash, scopes, created) VALUES (?, ?, ?, ?, ?)',
-          [id, name, sha256(secret).toString('hex'), scopes.join(' '), now],
+          'INSERT INTO api_tokens (id, name, secret_hash, scopes, created, identity_id) VALUES (?, ?, ?, ?, ?, ?)',
+          [id, name, sha256(secret).toString('hex'), scopes.join(' '), now, person?.id ?? null],
         );
-        await recordAudit(tx, { actor, action: 'token.create', targetType: 'token', targetId: name, details: { scopes } });
+        await recordAudit(tx, { actor, action: 'token.create', targetType: 'token', targetId: name, details: { scopes, ...(person && { identity: person.userName }) } });
       });
     } catch (err) {
       if (uniqueViolation(err)) throw new TokenError(`a token named "${name}" already exists`);
@@ -80,10 +91,11 @@ export class TokenService {
 
   /** Every token, newest first, without secrets. */
   async list(): Promise<TokenInfo[]> {
-    const rows = await this.db.query<{ name: string; scopes: string; created: string; revoked: string | null }>(
-      'SELECT name, scopes, created, revoked FROM api_tokens ORDER BY created DESC, name',
+    const rows = await this.db.query<{ name: string; scopes: string; created: string; revoked: string | null; user_name: string | null }>(
+      `SELECT t.name, t.scopes, t.created, t.revoked, i.user_name FROM api_tokens t
+         LEFT JOIN identities i ON i.id = t.identity_id ORDER BY t.created DESC, t.name`,
     );
-    return rows.map((r) => ({ name: r.name, scopes: storedScopes(r.scopes), created: r.created, revoked: r.revoked }));
+    return rows.map((r) => ({ name: r.name, scopes: storedScopes(r.scopes), identity: r.user_name, created: r.created, revoked: r.revoked }));
   }
 
   /** Revokes a token by name; it stops working at once here, and within TOKEN_RECHECK_MS on other processes. */
@@ -107,8 +119,8 @@ export class TokenService {
       return timingSafeEqual(presented, known.secretHash) ? known.principal : undefined;
     }
     const [row] = id !== undefined
-      ? await this.db.query<{ id: string; name: string; secret_hash: string; scopes: string }>(
-          'SELECT id, name, secret_hash, scopes FROM api_tokens WHERE id = ? AND revoked IS NULL',
+      ? await this.db.query<{ id: string; name: string; secret_hash: string; scopes: string; identity_id: string | null }>(
+          'SELECT id, name, secret_hash, scopes, identity_id FROM api_tokens WHERE id = ? AND revoked IS NULL',
           [id],
         )
       : [];
@@ -118,7 +130,7 @@ export class TokenService {
       if (id !== undefined) this.known.delete(id);
       return undefined;
     }
-    const principal: Principal = { tokenId: row.id, name: row.name, scopes: storedScopes(row.scopes) };
+    const principal: Principal = { tokenId: row.id, name: row.name, scopes: storedScopes(row.scopes), identityId: row.identity_id };
     // Only the row is remembered, never whether this attempt's secret matched it.
     this.known.delete(row.id);
     if (this.known.size >= KNOWN_TOKENS) this.known.delete(this.known.keys().next().value!);

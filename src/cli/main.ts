@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { ConnectorConfigError } from '../provisioning/registry.js';
 import { Database } from '../db/database.js';
@@ -7,9 +7,12 @@ import { createLogger } from '../log/logger.js';
 import { startServer } from '../http/server.js';
 import { TokenError, TokenService } from '../auth/tokens.js';
 import { SCOPES } from '../auth/scopes.js';
-import { verifyAuditChain } from '../audit/verify.js';
-import { exportAuditEvents, type ExportFormat } from '../audit/export.js';
-import { Progress } from './progress.js';
+import { closeServices, createServices, type AppServices } from '../http/app.js';
+import { registerAuditCommands } from './audit-commands.js';
+import { CliError } from './with.js';
+import { registerJobCommands } from './job-commands.js';
+import { registerRequestCommands } from './request-commands.js';
+import { registerReviewCommands } from './review-commands.js';
 import { registerHrCommands } from './hr-commands.js';
 import { registerOutboxCommands } from './outbox-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
@@ -36,10 +39,20 @@ async function withDatabase<T>(work: (db: Database) => Promise<T>): Promise<T> {
   }
 }
 
-function isoTime(value: string, name: string): string {
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new TokenError(`${name} must be an ISO-8601 time, e.g. 2026-01-31T00:00:00Z`);
-  return new Date(t).toISOString();
+/**
+ * Opens the database like withDatabase and builds the server's services on it (without serving
+ * HTTP or starting workers and schedules), for commands that act as the server would.
+ */
+async function withServices<T>(work: (services: AppServices) => Promise<T>): Promise<T> {
+  const cfg = config();
+  return withDatabase(async (db) => {
+    const services = await createServices(cfg, db, createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, process.stderr));
+    try {
+      return await work(services);
+    } finally {
+      await closeServices(services);
+    }
+  });
 }
 
 /** Builds the `iam` command tree; exported for tests. */
@@ -85,9 +98,11 @@ export function buildCli(): Command {
     .description('create a token and print it once, on the last line of output')
     .requiredOption('--name <name>', 'a unique name for the token, e.g. okta or entra-prod')
     .requiredOption('--scopes <list>', `comma-separated scopes: ${Object.keys(SCOPES).join(', ')}`)
-    .action(async (opts: { name: string; scopes: string }) => {
-      const { token: text, scopes } = await withDatabase((db) => new TokenService(db).create(opts.name, opts.scopes, cliActor()));
-      process.stdout.write(`created token "${opts.name}" with scopes ${scopes.join(', ')}; it is shown only now:\n${text}\n`);
+    .option('--identity <userName>', 'the person the token belongs to: requests, approvals and review decisions made with it are theirs')
+    .action(async (opts: { name: string; scopes: string; identity?: string }) => {
+      const { token: text, scopes } = await withDatabase((db) => new TokenService(db).create(opts.name, opts.scopes, cliActor(), opts.identity));
+      const owner = opts.identity === undefined ? '' : ` for ${opts.identity}`;
+      process.stdout.write(`created token "${opts.name}"${owner} with scopes ${scopes.join(', ')}; it is shown only now:\n${text}\n`);
     });
   token.command('list')
     .description('list tokens (names, scopes, dates; never secrets)')
@@ -98,8 +113,8 @@ export function buildCli(): Command {
         process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
         return;
       }
-      const rows = list.map((t) => [t.name, t.scopes.join(','), t.created, t.revoked ? `revoked ${t.revoked}` : 'active']);
-      const header = ['NAME', 'SCOPES', 'CREATED', 'STATUS'];
+      const rows = list.map((t) => [t.name, t.scopes.join(','), t.identity ?? '-', t.created, t.revoked ? `revoked ${t.revoked}` : 'active']);
+      const header = ['NAME', 'SCOPES', 'IDENTITY', 'CREATED', 'STATUS'];
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
       for (const row of [header, ...rows]) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`);
     });
@@ -111,44 +126,14 @@ export function buildCli(): Command {
       process.stdout.write(`revoked token "${name}"\n`);
     });
 
-  const audit = program.command('audit').description('verify and export the tamper-evident audit trail');
-  audit.command('verify')
-    .description('recompute the hash chain; exit 0 when intact, 1 naming the first broken event')
-    .action(async () => {
-      const report = await withDatabase(async (db) => {
-        const progress = new Progress('verifying audit events');
-        const result = await verifyAuditChain(db, (n) => progress.update(n));
-        progress.finish(result.eventsChecked);
-        return result;
-      });
-      if (report.ok) {
-        process.stdout.write(`audit chain intact: ${report.eventsChecked} events verified\n`);
-      } else {
-        process.stdout.write(`audit chain BROKEN at event ${report.brokenAt!.id}: ${report.brokenAt!.reason} (${report.eventsChecked} events verified before it)\n`);
-        process.exitCode = 1;
-      }
-    });
-  audit.command('export')
-    .description('stream audit events to stdout, oldest first, in constant memory')
-    .addOption(new Option('--format <format>', 'output format').choices(['csv', 'jsonl']).default('jsonl'))
-    .option('--since <time>', 'only events at or after this ISO-8601 time')
-    .option('--until <time>', 'only events before this ISO-8601 time')
-    .action(async (opts: { format: ExportFormat; since?: string; until?: string }) => {
-      const range = {
-        since: opts.since ? isoTime(opts.since, '--since') : undefined,
-        until: opts.until ? isoTime(opts.until, '--until') : undefined,
-      };
-      await withDatabase(async (db) => {
-        for await (const line of exportAuditEvents(db, opts.format, range)) {
-          if (!process.stdout.write(line)) await new Promise((r) => process.stdout.once('drain', r));
-        }
-      });
-    });
-
   registerPolicyCommands(program, withDatabase, cliActor);
   registerHrCommands(program, withDatabase, cliActor);
   registerOutboxCommands(program, withDatabase, cliActor);
   registerReconcileCommands(program, withDatabase, cliActor);
+  registerAuditCommands(program, withDatabase, withServices, cliActor);
+  registerRequestCommands(program, withServices, cliActor);
+  registerReviewCommands(program, withServices, cliActor);
+  registerJobCommands(program, withServices, cliActor);
   return program;
 }
 
@@ -157,7 +142,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof TokenError || err instanceof PolicyError || err instanceof ConnectorConfigError) {
+    if (err instanceof ConfigError || err instanceof CliError || err instanceof TokenError || err instanceof PolicyError || err instanceof ConnectorConfigError) {
       process.stderr.write(`iam: ${err.message}\n`);
       process.exitCode = 2;
       return;

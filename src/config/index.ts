@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { installPath } from './paths.js';
 import { z } from 'zod';
 import { MOVABLE_ATTRIBUTES } from '../lifecycle/classify.js';
+import { approvalChain, campaignDefinition } from '../governance/definitions.js';
 
 /** Where the shipped defaults live; `IAM_CONFIG` may name a file that overrides them. */
 const DEFAULTS_FILE = installPath('config/default.json');
@@ -89,6 +90,57 @@ const configSchema = z.object({
     /** whether the scheduled run queues repairs (`iam reconcile --fix`) or only reports */
     fix: flag,
   }),
+  mail: z.object({
+    /** the SMTP server; empty keeps mail queued in the database, unsent */
+    host: z.string(),
+    port: z.coerce.number().int().min(1).max(65535),
+    /** TLS from the first byte (usually port 465); otherwise STARTTLS is used when the server offers it */
+    secure: flag,
+    /** refuse to send unless the connection is upgraded with STARTTLS */
+    requireTls: flag,
+    /** SMTP login; empty sends without authentication */
+    user: z.string(),
+    /** SMTP password: give it as IAM_MAIL_PASSWORD, never in a file kept in the repository */
+    password: z.string(),
+    /** the From address */
+    from: z.string().min(3),
+    /** when queued mail that could not be sent at once is tried again (cron) */
+    sendSchedule: z.string().min(1),
+    /** attempts before a mail is given up (it stays in mail_outbox with its last error) */
+    maxAttempts: positiveInt,
+  }),
+  governance: z.object({
+    /** days a pending access request waits for its decisions before it expires */
+    requestExpiryDays: positiveInt,
+    /** days an approval waits before it goes to the approver's manager too; 0 never escalates */
+    escalationDays: nonNegativeInt,
+    /** the approval chain of a request whose item has none of its own in `chains` */
+    defaultChain: approvalChain,
+    /** per item (`role:<name>` or `ent:<target>/<key>`), its own approval chain */
+    chains: z.record(z.string(), approvalChain),
+    /** whether a manager may request access for their direct and indirect reports */
+    managersRequestForReports: flag,
+    /** days before a time-bound grant ends that its holder is mailed; 0 sends nothing */
+    expiryNoticeDays: nonNegativeInt,
+    /** hours a link in a mail stays valid */
+    linkTtlHours: positiveInt,
+    /** when escalations, request expiry, expiry notices, reminders and campaign closes are processed (cron) */
+    schedule: z.string().min(1),
+    /** target name → the userName of the person answerable for it (target-owner approvals and reviews) */
+    targetOwners: z.record(z.string(), z.string().min(1)),
+  }),
+  reviews: z.object({
+    /** review campaign definitions by name */
+    campaigns: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a campaign name is 1-64 lowercase letters, digits, ".", "_" or "-"'), campaignDefinition),
+  }),
+  audit: z.object({
+    /** the folder the scheduled audit report job writes signed reports into; empty turns the job off */
+    reportFolder: z.string(),
+    /** when the audit reports are written (cron) */
+    reportSchedule: z.string().min(1),
+    /** addresses the reports are mailed to */
+    reportRecipients: z.array(z.email()),
+  }),
   /** connected systems by target name: which connector serves each, with its settings */
   targets: z.record(z.string(), z.looseObject({
     connector: z.string().min(1),
@@ -148,6 +200,21 @@ export const ENVIRONMENT_VARIABLES: Record<string, string> = {
   IAM_OUTBOX_PLAN_SCHEDULE: 'outbox.planSchedule',
   IAM_RECONCILE_SCHEDULE: 'reconcile.schedule',
   IAM_RECONCILE_FIX: 'reconcile.fix',
+  IAM_MAIL_HOST: 'mail.host',
+  IAM_MAIL_PORT: 'mail.port',
+  IAM_MAIL_SECURE: 'mail.secure',
+  IAM_MAIL_REQUIRE_TLS: 'mail.requireTls',
+  IAM_MAIL_USER: 'mail.user',
+  IAM_MAIL_PASSWORD: 'mail.password',
+  IAM_MAIL_FROM: 'mail.from',
+  IAM_MAIL_SEND_SCHEDULE: 'mail.sendSchedule',
+  IAM_GOVERNANCE_REQUEST_EXPIRY_DAYS: 'governance.requestExpiryDays',
+  IAM_GOVERNANCE_ESCALATION_DAYS: 'governance.escalationDays',
+  IAM_GOVERNANCE_EXPIRY_NOTICE_DAYS: 'governance.expiryNoticeDays',
+  IAM_GOVERNANCE_LINK_TTL_HOURS: 'governance.linkTtlHours',
+  IAM_GOVERNANCE_SCHEDULE: 'governance.schedule',
+  IAM_AUDIT_REPORT_FOLDER: 'audit.reportFolder',
+  IAM_AUDIT_REPORT_SCHEDULE: 'audit.reportSchedule',
 };
 
 /** Raised when configuration is invalid; the message lists every problem, one per line. */
@@ -224,7 +291,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /** Parts of a Config to replace; nested sections merge. */
-export type ConfigOverrides = Partial<Omit<Config, 'scim' | 'api' | 'policy' | 'hr' | 'lifecycle' | 'outbox' | 'reconcile' | 'targets'>> & {
+export type ConfigOverrides = Partial<Omit<Config, 'scim' | 'api' | 'policy' | 'hr' | 'lifecycle' | 'outbox' | 'reconcile' | 'targets' | 'mail' | 'governance' | 'reviews' | 'audit'>> & {
   scim?: Partial<Config['scim']>;
   api?: Partial<Config['api']>;
   policy?: Partial<Config['policy']>;
@@ -232,6 +299,10 @@ export type ConfigOverrides = Partial<Omit<Config, 'scim' | 'api' | 'policy' | '
   lifecycle?: Partial<Config['lifecycle']>;
   outbox?: Partial<Config['outbox']>;
   reconcile?: Partial<Config['reconcile']>;
+  mail?: Partial<Config['mail']>;
+  governance?: Partial<z.input<typeof configSchema>['governance']>;
+  reviews?: z.input<typeof configSchema>['reviews'];
+  audit?: Partial<Config['audit']>;
   /** as a config file writes them: a target's limits may be left to their defaults */
   targets?: Record<string, z.input<typeof configSchema>['targets'][string]>;
 };

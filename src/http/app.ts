@@ -28,7 +28,13 @@ import { ApiPolicy } from './api/authorize.js';
 import { apiMiddleware } from './api/router.js';
 import { API_PREFIX } from './api/route.js';
 import { apiRoutes } from './api/routes/index.js';
+import { AccessRequestService } from '../governance/requests/service.js';
+import { DelegationService } from '../governance/delegations.js';
+import { ReviewService } from '../governance/reviews/service.js';
+import { Mailer } from '../notify/mailer.js';
 import { createMetrics, type HttpMetrics } from './metrics.js';
+import { pagesMiddleware } from './pages/router.js';
+import { PAGES_PREFIX } from '../notify/links.js';
 import { requestContext, type RequestState } from './middleware/request-context.js';
 import { healthRouter } from './routes/health.js';
 
@@ -67,6 +73,22 @@ export interface AppServices {
   outbox: OutboxWorker;
   /** compares connected targets with the planned accounts */
   reconciler: Reconciler;
+  /** access requests and their approvals */
+  requests: AccessRequestService;
+  /** approvers' deputies */
+  delegations: DelegationService;
+  /** review campaigns */
+  reviews: ReviewService;
+  /** sends queued mail */
+  mailer: Mailer;
+  /** the time governance decisions, escalations and expiries are judged at; tests move it */
+  clock: () => Date;
+}
+
+/** What createServices may be given beyond config, database and log. */
+export interface ServiceOptions {
+  /** the governance clock (default the system clock) */
+  clock?: () => Date;
 }
 
 /**
@@ -74,7 +96,8 @@ export interface AppServices {
  * the live policy and every identity's grants before it answers, and the API policy is read from
  * its file; a broken policy file stops the start here, with the file and line named.
  */
-export async function createServices(config: Config, db: Database, log: Logger): Promise<AppServices> {
+export async function createServices(config: Config, db: Database, log: Logger, options: ServiceOptions = {}): Promise<AppServices> {
+  const clock = options.clock ?? (() => new Date());
   const apiPolicy = await ApiPolicy.load(config.policy.apiPolicyFile);
   const changes = new PolicyChangeLog();
   const birthright = new BirthrightService(db, changes);
@@ -84,6 +107,7 @@ export async function createServices(config: Config, db: Database, log: Logger):
   const metrics = createMetrics();
   const connectors = ConnectorRegistry.fromConfig(config.targets);
   OutboxMetrics.on(metrics.registry, db);
+  const grants = new GrantService(db, changes, birthright, sod, jml);
   return {
     config,
     db,
@@ -97,7 +121,7 @@ export async function createServices(config: Config, db: Database, log: Logger):
     sod,
     sodExceptions: new SodExceptions(db),
     policyStore: new PolicyStore(db, changes, birthright),
-    grants: new GrantService(db, changes, birthright, sod, jml),
+    grants,
     engine,
     apiPolicy,
     jml,
@@ -107,12 +131,18 @@ export async function createServices(config: Config, db: Database, log: Logger):
     connectors,
     outbox: new OutboxWorker(db, connectors, { ...config.outbox, log, registry: metrics.registry }),
     reconciler: new Reconciler(db, connectors),
+    requests: new AccessRequestService(db, config, grants, clock),
+    delegations: new DelegationService(db, clock),
+    reviews: new ReviewService(db, config, grants, clock),
+    mailer: new Mailer(db, config.mail, log, clock),
+    clock,
   };
 }
 
 /** Stops what createServices started (the engine's poller, the outbox worker if started, the connectors); the database stays open for the caller to close. */
 export async function closeServices(services: AppServices): Promise<void> {
   await services.outbox.stop();
+  await services.mailer.close();
   await services.connectors.close();
   await services.engine.stop();
 }
@@ -151,6 +181,7 @@ export async function createApp(services: AppServices): Promise<Koa> {
   const discovery = await buildDiscovery(config.scim);
   const scim = scimRouter({ db, identities, groups, limits: config.scim }, tokens, discovery, config.publicUrl, apiPolicy);
   app.use(under(SCIM_PREFIX, compose([scim.routes(), scim.allowedMethods()])));
+  app.use(under(PAGES_PREFIX, pagesMiddleware(services)));
   const health = healthRouter(db, metrics);
   app.use(health.routes()).use(health.allowedMethods());
   return app;

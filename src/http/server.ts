@@ -10,7 +10,7 @@ import { dropFolderJob } from '../lifecycle/drop-folder.js';
 import { CatalogCache } from '../policy/catalog.js';
 import { planAllAccounts, PLAN_ACCOUNTS_JOB } from '../provisioning/plan-all.js';
 import { reconcileAllTargets, RECONCILE_JOB } from '../provisioning/reconciliation/reconciler.js';
-import { closeServices, createApp, createServices, type AppServices } from './app.js';
+import { closeServices, createApp, createServices, type AppServices, type ServiceOptions } from './app.js';
 
 /** The scheduled jobs of a server: effective dates, the accounts catch-up and reconciliation always, the HR drop folder when configured. */
 function scheduleJobs(services: AppServices, config: Config, db: Database, log: Logger): JobScheduler {
@@ -37,14 +37,14 @@ export interface RunningServer {
 }
 
 /** Connects, migrates, seeds the policy on first start, and listens; resolves once the port is bound. */
-export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger = createLogger(config.logLevel), options: ServiceOptions = {}): Promise<RunningServer> {
   await Database.ensureExists(config.databaseUrl);
   const db = await Database.connect(config.databaseUrl);
   const applied = await db.migrate();
   if (applied.length) log.info({ migrations: applied }, 'applied migrations');
   let services: AppServices;
   try {
-    services = await createServices(config, db, log);
+    services = await createServices(config, db, log, options);
   } catch (err) {
     await db.close();
     throw err;
@@ -72,6 +72,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  services.mailer.baseUrl = config.publicUrl ? config.publicUrl.replace(/\/$/, '') : url;
   log.info({ url, database: redactDatabaseUrl(config.databaseUrl) }, 'listening');
   return {
     url,

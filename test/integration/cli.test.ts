@@ -120,7 +120,7 @@ onEachDatabase('iam token', (database) => {
       await server.close();
     }
     const table = await runCli(['token', 'list'], env());
-    expect(table.stdout).to.match(/short-lived\s+scim:read\s+\S+\s+revoked/);
+    expect(table.stdout).to.match(/short-lived\s+scim:read\s+-\s+\S+\s+revoked/);
   });
 
   it('audits token changes with the CLI user as actor', async () => {

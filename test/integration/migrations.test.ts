@@ -4,9 +4,10 @@ import { MIGRATIONS } from '../../migrations/index.js';
 import type { Database } from '../../src/db/database.js';
 
 const TABLES = [
-  'access_changes', 'accounts', 'api_tokens', 'audit_events', 'audit_head', 'birthright_rules', 'directory_groups', 'entitlements', 'grants',
-  'group_members', 'hr_feeds', 'identities', 'identity_lifecycle', 'identity_values', 'job_runs', 'outbox', 'policy_state', 'reconciliation_findings', 'reconciliations',
-  'role_entitlements', 'role_inherits', 'role_permissions', 'roles', 'sod_exceptions', 'sod_rules', 'targets',
+  'access_changes', 'access_requests', 'accounts', 'api_tokens', 'approval_tasks', 'audit_events', 'audit_head', 'birthright_rules', 'delegations',
+  'directory_groups', 'entitlements', 'grants', 'group_members', 'hr_feeds', 'identities', 'identity_lifecycle', 'identity_values', 'job_runs',
+  'mail_outbox', 'outbox', 'policy_state', 'reconciliation_findings', 'reconciliations', 'review_campaigns', 'review_definitions', 'review_items',
+  'role_entitlements', 'role_inherits', 'role_permissions', 'roles', 'server_keys', 'sod_exceptions', 'sod_rules', 'targets',
 ];
 
 async function tables(db: Database): Promise<string[]> {

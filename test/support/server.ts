@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { configWith, type Config } from '../../src/config/index.js';
-import { closeServices, createApp, createServices, type AppServices } from '../../src/http/app.js';
+import { closeServices, createApp, createServices, type AppServices, type ServiceOptions } from '../../src/http/app.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { Database } from '../../src/db/database.js';
 import { scimClient, type ScimClient } from './scim-client.js';
@@ -15,15 +15,15 @@ export interface TestServer {
   apiUrl: string;
   services: AppServices;
   logLines: string[];
-  /** Creates a token with the given scopes and returns its text. */
-  token(scopes?: string, name?: string): Promise<string>;
+  /** Creates a token with the given scopes (belonging to `identity`, a userName or id, when given) and returns its text. */
+  token(scopes?: string, name?: string, identity?: string): Promise<string>;
   close(): Promise<void>;
 }
 
 let tokenCounter = 0;
 
 /** Starts the real Koa app on 127.0.0.1:0 against `db`. */
-export async function startTestServer(db: Database, overrides: Parameters<typeof configWith>[0] = {}): Promise<TestServer> {
+export async function startTestServer(db: Database, overrides: Parameters<typeof configWith>[0] = {}, options: ServiceOptions = {}): Promise<TestServer> {
   const config: Config = configWith({ port: 0, logLevel: 'info', ...overrides });
   const logLines: string[] = [];
   const sink = new Writable({
@@ -32,21 +32,22 @@ export async function startTestServer(db: Database, overrides: Parameters<typeof
       done();
     },
   });
-  const services = await createServices(config, db, createLogger('info', sink));
+  const services = await createServices(config, db, createLogger('info', sink), options);
   const app = await createApp(services);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
+  services.mailer.baseUrl = url;
   return {
     url,
     scimUrl: `${url}/scim/v2`,
     apiUrl: `${url}/api/v1`,
     services,
     logLines,
-    async token(scopes = 'scim:read,scim:write', name = `test-${process.pid}-${++tokenCounter}-${Date.now()}`) {
-      return (await services.tokens.create(name, scopes, 'test:setup')).token;
+    async token(scopes = 'scim:read,scim:write', name = `test-${process.pid}-${++tokenCounter}-${Date.now()}`, identity?: string) {
+      return (await services.tokens.create(name, scopes, 'test:setup', identity)).token;
     },
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -8,6 +8,10 @@ import type { SodService } from '../../policy/sod.js';
 import type { PolicyStore } from '../../policy/store.js';
 import type { Reconciler } from '../../provisioning/reconciliation/reconciler.js';
 import type { Logger } from '../../log/logger.js';
+import type { AccessRequestService } from '../../governance/requests/service.js';
+import type { DelegationService } from '../../governance/delegations.js';
+import type { ReviewService } from '../../governance/reviews/service.js';
+import type { Mailer } from '../../notify/mailer.js';
 
 /** The services the REST routes call; AppServices provides them. */
 export interface ApiDeps {
@@ -21,4 +25,9 @@ export interface ApiDeps {
   feeds: FeedService;
   reconciler: Reconciler;
   log: Logger;
+  requests: AccessRequestService;
+  delegations: DelegationService;
+  reviews: ReviewService;
+  mailer: Mailer;
+  clock: () => Date;
 }

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import type { ChangeContext } from '../../identity/resources.js';
+import type { Scope } from '../../auth/scopes.js';
 import type { ErrorStatus } from './errors.js';
 
 /** Where the REST API is mounted. */
@@ -48,10 +49,18 @@ export interface RawBody {
 export interface ApiCall {
   /** who acts, for the audit trail: `token:<name>`, with the request id */
   change: ChangeContext;
+  /** the calling token's person (null for a system's token) and scopes, for routes that act for someone */
+  caller: Caller;
   /** the version an If-Match header requires, for routes that accept one */
   ifMatch?: IfMatch;
   /** the body of a route that declares `rawBody` */
   rawBody?: RawBody;
+}
+
+/** Who is calling, beyond the audit actor: the person a token belongs to and what it may do. */
+export interface Caller {
+  identityId: string | null;
+  scopes: readonly Scope[];
 }
 
 /** An If-Match header: `*` (the resource must exist) or one version. */

@@ -53,6 +53,7 @@ function handler(route: ApiRoute, maxBodyBytes: number): Middleware {
     if (issues.length > 0) throw invalidRequest(issues);
     const call: ApiCall = {
       change: { actor: `token:${state.principal?.name ?? 'anonymous'}`, requestId: state.requestId },
+      caller: { identityId: state.principal?.identityId ?? null, scopes: state.principal?.scopes ?? [] },
       ...(ifMatch !== undefined && { ifMatch }),
       ...(rawBody !== undefined && { rawBody }),
     };

@@ -9,6 +9,7 @@ import type { ApiDeps } from '../deps.js';
 import { openApiDocument } from '../openapi.js';
 import { API_PREFIX, defineRoute, type ApiRoute } from '../route.js';
 import { responseSchema } from '../schemas.js';
+import { accessRequestRoutes } from './access-requests.js';
 import { auditRoutes } from './audit.js';
 import { authzRoutes } from './authz.js';
 import { catalogueRoutes } from './catalog.js';
@@ -17,6 +18,8 @@ import { hrFeedRoutes } from './hr-feeds.js';
 import { identityRoutes } from './identities.js';
 import { policyRoutes } from './policy.js';
 import { reconciliationRoutes } from './reconciliations.js';
+import { reportRoutes } from './reports.js';
+import { reviewRoutes } from './reviews.js';
 import { sodRoutes } from './sod.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -46,6 +49,9 @@ export function apiRoutes(deps: ApiDeps, policy: ApiPolicy): ApiRoute[] {
     ...auditRoutes(deps),
     ...hrFeedRoutes(deps),
     ...reconciliationRoutes(deps),
+    ...accessRequestRoutes(deps),
+    ...reviewRoutes(deps),
+    ...reportRoutes(deps),
   ];
   return routes;
 }
