@@ -10,6 +10,7 @@ import { SCOPES } from '../auth/scopes.js';
 import { closeServices, createServices, type AppServices } from '../http/app.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { CliError } from './with.js';
+import { GovernanceError } from '../governance/errors.js';
 import { registerJobCommands } from './job-commands.js';
 import { registerRequestCommands } from './request-commands.js';
 import { registerReviewCommands } from './review-commands.js';
@@ -142,7 +143,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof CliError || err instanceof TokenError || err instanceof PolicyError || err instanceof ConnectorConfigError) {
+    if (err instanceof ConfigError || err instanceof CliError || err instanceof GovernanceError || err instanceof TokenError || err instanceof PolicyError || err instanceof ConnectorConfigError) {
       process.stderr.write(`iam: ${err.message}\n`);
       process.exitCode = 2;
       return;

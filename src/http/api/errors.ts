@@ -14,6 +14,7 @@ import { IdentityError } from '../../identity/errors.js';
 import { FeedError } from '../../lifecycle/feed-service.js';
 import { HrFeedError } from '../../lifecycle/hr-feed/read.js';
 import { ReconcileError } from '../../provisioning/reconciliation/reconciler.js';
+import { GovernanceError } from '../../governance/errors.js';
 
 /** Machine-readable error codes; clients branch on these, never on the message. */
 export const ERROR_CODES = {
@@ -93,6 +94,14 @@ const IDENTITY_STATUS: Record<IdentityError['kind'], [ErrorStatus, ErrorCode]> =
   preconditionFailed: [412, 'precondition_failed'],
 };
 
+const GOVERNANCE_STATUS: Record<GovernanceError['kind'], [ErrorStatus, ErrorCode]> = {
+  notFound: [404, 'not_found'],
+  invalid: [422, 'unprocessable'],
+  forbidden: [403, 'forbidden'],
+  conflict: [409, 'conflict'],
+  sod: [409, 'sod_violation'],
+};
+
 /** Services whose failures are only "no such thing" or "not now": feeds, reconciliation runs. */
 const LOOKUP_STATUS: Record<'notFound' | 'conflict', [ErrorStatus, ErrorCode]> = {
   notFound: [404, 'not_found'],
@@ -108,6 +117,10 @@ export function toApiError(err: unknown): ApiError | undefined {
   if (err instanceof BodyError) return new ApiError(err.status, BODY_CODES[err.status], err.message);
   if (err instanceof PolicyError) {
     const [status, code] = POLICY_STATUS[err.kind];
+    return new ApiError(status, code, err.message, err.details);
+  }
+  if (err instanceof GovernanceError) {
+    const [status, code] = GOVERNANCE_STATUS[err.kind];
     return new ApiError(status, code, err.message, err.details);
   }
   if (err instanceof IdentityError) {
