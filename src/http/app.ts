@@ -103,7 +103,7 @@ export async function createServices(config: Config, db: Database, log: Logger, 
   const birthright = new BirthrightService(db, changes);
   const sod = new SodService(db);
   const engine = await PolicyEngine.start(db, changes, log, { pollIntervalMs: config.policy.pollIntervalMs });
-  const { planner, jml, identities, feeds, effectiveDates } = createLifecycleServices(db, config, changes, birthright);
+  const { planner, jml, identities, feeds, effectiveDates } = createLifecycleServices(db, config, changes, birthright, clock);
   const metrics = createMetrics();
   const connectors = ConnectorRegistry.fromConfig(config.targets);
   OutboxMetrics.on(metrics.registry, db);

@@ -8,7 +8,8 @@
  *   manager to confirm; when the manager changed, the reports below are recomputed too if any
  *   rule reads the manager chain.
  * - leaver: every grant revoked, every account disabled at once and its deletion scheduled after
- *   the retention period (the planner does both).
+ *   the retention period (the planner does both); their pending access requests cancelled and the
+ *   approvals and review items waiting for them handed to their manager (the LeaverFollowers).
  * - pending: no access; with pre-provisioning, disabled accounts on the targets the person will
  *   need, `preProvisionDays` before the start.
  * - update (names, email): accounts updated.
@@ -101,7 +102,14 @@ interface LifecycleRow {
   terminated_at: string | null;
 }
 
+/** Told, inside the transaction, who has left: governance cancels and reassigns what waited on them. */
+export interface LeaverFollower {
+  leaversLeft(tx: Transaction, identityIds: readonly string[], ctx: ChangeContext): Promise<void>;
+}
+
 export class JmlActions implements GrantFollower {
+  private readonly leaverFollowers: LeaverFollower[] = [];
+
   constructor(
     private readonly birthright: BirthrightService,
     private readonly changes: PolicyChangeLog,
@@ -109,6 +117,11 @@ export class JmlActions implements GrantFollower {
     private readonly catalogs: CatalogCache,
     private readonly options: JmlOptions,
   ) {}
+
+  /** Adds a follower told about every leaver, in the leaver's transaction. */
+  followLeavers(follower: LeaverFollower): void {
+    this.leaverFollowers.push(follower);
+  }
 
   /**
    * Runs the actions of `events` in `tx`. `ctx.requestId` names the cause (hr-feed:<id>,
@@ -125,6 +138,7 @@ export class JmlActions implements GrantFollower {
     const leavers = events.filter((e) => e.kind === 'leaver').map((e) => e.identityId);
     outcome.grantsRevoked = await revokeAll(tx, leavers, ctx);
     if (outcome.grantsRevoked > 0) await this.changes.identitiesChanged(tx, leavers);
+    if (leavers.length > 0) for (const follower of this.leaverFollowers) await follower.leaversLeft(tx, leavers, ctx);
     const movers = events.filter((e) => e.kind === 'mover' || e.moved);
     outcome.grantsFlagged = await flagRequestedGrants(tx, movers.map((e) => e.identityId), now);
 
