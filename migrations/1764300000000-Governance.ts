@@ -69,6 +69,11 @@ export class Governance1764300000000 implements MigrationInterface {
       ],
     }));
 
+    // Auditors filter the trail by actor, action and target (GET /api/v1/audit/events), paging by id.
+    await q.createIndex('audit_events', new TableIndex({ name: 'ix_audit_events_actor', columnNames: ['actor', 'id'] }));
+    await q.createIndex('audit_events', new TableIndex({ name: 'ix_audit_events_action', columnNames: ['action', 'id'] }));
+    await q.createIndex('audit_events', new TableIndex({ name: 'ix_audit_events_target', columnNames: ['target_type', 'target_id', 'id'] }));
+
     // One row per person who may decide a stage of a request; any one of them decides it.
     await q.createTable(new Table({
       name: 'approval_tasks',
@@ -212,6 +217,7 @@ export class Governance1764300000000 implements MigrationInterface {
 
   async down(q: QueryRunner): Promise<void> {
     for (const table of ['server_keys', 'mail_outbox', 'review_items', 'review_campaigns', 'review_definitions', 'delegations', 'approval_tasks', 'access_requests']) await q.dropTable(table);
+    for (const index of ['ix_audit_events_actor', 'ix_audit_events_action', 'ix_audit_events_target']) await q.dropIndex('audit_events', index);
     await q.dropColumn('sod_rules', 'owner');
     await q.dropColumn('api_tokens', 'identity_id');
   }

@@ -1,6 +1,74 @@
-/* `iam jobs list|run` */
+/*
+ * `iam jobs list|run`: the server's scheduled jobs (the same list `iam serve` schedules), how each
+ * last ran on any instance, and running one now, outside its schedule.
+ */
 import type { Command } from 'commander';
-import type { WithServices } from './with.js';
+import { lastRunOf, type LastRun } from '../jobs/last-run.js';
+import { JobScheduler } from '../jobs/scheduler.js';
+import { registerServerJobs } from '../jobs/server-jobs.js';
+import type { AppServices } from '../http/app.js';
+import { CliError, type WithServices } from './with.js';
+
+/** The server's jobs on a scheduler that is never started: for listing and runNow. */
+function serverScheduler(services: AppServices): Promise<JobScheduler> {
+  return registerServerJobs(new JobScheduler(services.db, services.log), services, services.config, services.db, services.log);
+}
+
+function describeRun(run: LastRun | null): string[] {
+  if (!run) return ['never', '-'];
+  const when = run.finished ?? run.claimed;
+  return [when, run.outcome === 'failed' ? `failed: ${run.error ?? 'no error recorded'}` : run.outcome];
+}
 
 /** Adds `iam jobs list|run`. */
-export function registerJobCommands(_program: Command, _withServices: WithServices, _actor: () => string): void {}
+export function registerJobCommands(program: Command, withServices: WithServices, _actor: () => string): void {
+  const jobs = program.command('jobs').description('the scheduled jobs: list them with their last run, or run one now');
+  jobs.command('list')
+    .description('each job, its schedule, when it last ran (on any instance) and how: ok, failed with the error, or running')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (opts: { json?: boolean }) => {
+      const list = await withServices(async (services) => {
+        const scheduler = await serverScheduler(services);
+        try {
+          const out: Array<{ name: string; schedule: string; lastRun: LastRun | null }> = [];
+          for (const job of scheduler.schedules) {
+            const [row] = await scheduler.recentRuns(job.name, 1);
+            out.push({ ...job, lastRun: row ? lastRunOf(row) : null });
+          }
+          return out;
+        } finally {
+          await scheduler.stop();
+        }
+      });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+        return;
+      }
+      const header = ['JOB', 'SCHEDULE', 'LAST RUN', 'OUTCOME'];
+      const rows = list.map((j) => [j.name, j.schedule, ...describeRun(j.lastRun)]);
+      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+      // The outcome (with its error) is last and not padded: an error may be long.
+      for (const row of [header, ...rows]) process.stdout.write(`${row.map((c, i) => (i < row.length - 1 ? c.padEnd(widths[i]!) : c)).join('  ')}\n`);
+    });
+  jobs.command('run')
+    .description('run a job now, outside its schedule, as the server would (recorded in job_runs); exit 1 when it fails')
+    .argument('<name>', 'the job, as iam jobs list names it')
+    .action(async (name: string) => {
+      const outcome = await withServices(async (services) => {
+        const scheduler = await serverScheduler(services);
+        try {
+          if (!scheduler.names.includes(name)) throw new CliError(`no job named "${name}"; the jobs are: ${scheduler.names.join(', ')}`);
+          return await scheduler.runNow(name);
+        } finally {
+          await scheduler.stop();
+        }
+      });
+      if (outcome.ok) {
+        const result = outcome.result === undefined ? '' : `: ${JSON.stringify(outcome.result)}`;
+        process.stdout.write(`job ${name} ok in ${outcome.durationMs ?? 0} ms${result}\n`);
+      } else {
+        process.stdout.write(`job ${name} FAILED after ${outcome.durationMs ?? 0} ms: ${outcome.error ?? 'unknown error'}\n`);
+        process.exitCode = 1;
+      }
+    });
+}

@@ -39,7 +39,7 @@ export type ReviewStage = z.infer<typeof reviewStage>;
 /** Which (identity, grant) pairs a campaign reviews; with no field set, everyone's grants. */
 export const reviewScope = z.strictObject({
   department: z.string().min(1).max(255).optional(),
-  /** role:<name>: grants of this role */
+  /** role:<name> (or the bare name): grants of this role itself (not of roles inheriting it) */
   role: z.string().min(1).max(255).optional(),
   /** grants of this target's entitlements and of roles that give them */
   target: z.string().min(1).max(64).optional(),
@@ -47,6 +47,9 @@ export const reviewScope = z.strictObject({
   sources: z.array(z.enum(['birthright', 'request', 'manual', 'review'])).min(1).optional(),
 });
 export type ReviewScope = z.infer<typeof reviewScope>;
+
+/** How a campaign definition is named, in the config file and in the API. */
+export const campaignName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a campaign name is 1-64 lowercase letters, digits, ".", "_" or "-"');
 
 /** A review campaign as defined in config (`reviews.campaigns.<name>`) or through the API. */
 export const campaignDefinition = z.strictObject({
@@ -62,5 +65,10 @@ export const campaignDefinition = z.strictObject({
   escalationDays: z.int().min(1).max(365).optional(),
   /** what happens to items nobody decided when the campaign closes */
   undecided: z.enum(['keep', 'revoke', 'open']).default('keep'),
+  /**
+   * whether a revoke decision removes the grant when it is made (true) or when the campaign
+   * closes (false: reviewers may still see the access until the end, as Entra's "auto-apply")
+   */
+  applyImmediately: z.boolean().default(true),
 });
 export type CampaignDefinition = z.infer<typeof campaignDefinition>;

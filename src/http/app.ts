@@ -107,7 +107,15 @@ export async function createServices(config: Config, db: Database, log: Logger, 
   const metrics = createMetrics();
   const connectors = ConnectorRegistry.fromConfig(config.targets);
   OutboxMetrics.on(metrics.registry, db);
-  const grants = new GrantService(db, changes, birthright, sod, jml);
+  const grants = new GrantService(db, changes, birthright, sod, jml, clock);
+  const mailer = new Mailer(db, config.mail, log, clock, metrics.registry);
+  // Mail queued by the CLI is sent by a server later; its links need the public URL (a server sets it again once it listens).
+  mailer.baseUrl = config.publicUrl.replace(/\/$/, '');
+  const requests = new AccessRequestService(db, config, grants, clock);
+  const reviews = new ReviewService(db, config, grants, clock);
+  // A leaver's pending requests are cancelled and what waited on them is handed to their manager.
+  jml.followLeavers(requests);
+  jml.followLeavers(reviews);
   return {
     config,
     db,
@@ -119,7 +127,7 @@ export async function createServices(config: Config, db: Database, log: Logger, 
     changes,
     birthright,
     sod,
-    sodExceptions: new SodExceptions(db),
+    sodExceptions: new SodExceptions(db, clock),
     policyStore: new PolicyStore(db, changes, birthright),
     grants,
     engine,
@@ -131,10 +139,10 @@ export async function createServices(config: Config, db: Database, log: Logger, 
     connectors,
     outbox: new OutboxWorker(db, connectors, { ...config.outbox, log, registry: metrics.registry }),
     reconciler: new Reconciler(db, connectors),
-    requests: new AccessRequestService(db, config, grants, clock),
+    requests,
     delegations: new DelegationService(db, clock),
-    reviews: new ReviewService(db, config, grants, clock),
-    mailer: new Mailer(db, config.mail, log, clock),
+    reviews,
+    mailer,
     clock,
   };
 }

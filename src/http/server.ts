@@ -6,28 +6,8 @@ import { redactDatabaseUrl } from '../db/data-source.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { seedPolicyIfEmpty } from '../policy/seed.js';
 import { JobScheduler } from '../jobs/scheduler.js';
-import { dropFolderJob } from '../lifecycle/drop-folder.js';
-import { CatalogCache } from '../policy/catalog.js';
-import { planAllAccounts, PLAN_ACCOUNTS_JOB } from '../provisioning/plan-all.js';
-import { reconcileAllTargets, RECONCILE_JOB } from '../provisioning/reconciliation/reconciler.js';
+import { registerServerJobs } from '../jobs/server-jobs.js';
 import { closeServices, createApp, createServices, type AppServices, type ServiceOptions } from './app.js';
-
-/** The scheduled jobs of a server: effective dates, the accounts catch-up and reconciliation always, the HR drop folder when configured. */
-function scheduleJobs(services: AppServices, config: Config, db: Database, log: Logger): JobScheduler {
-  const scheduler = new JobScheduler(db, log);
-  scheduler.register({ name: 'effective-dates', schedule: config.lifecycle.effectiveDatesSchedule, run: () => services.effectiveDates.run() });
-  scheduler.register({
-    name: PLAN_ACCOUNTS_JOB, schedule: config.outbox.planSchedule,
-    run: ({ slot }) => planAllAccounts(db, services.planner, CatalogCache.of(db), `job:${PLAN_ACCOUNTS_JOB}:${slot}`, new Date()),
-  });
-  scheduler.register({
-    name: RECONCILE_JOB, schedule: config.reconcile.schedule,
-    run: () => reconcileAllTargets(services.reconciler, services.connectors.targets(), { fix: config.reconcile.fix, actor: `system:${RECONCILE_JOB}` }),
-  });
-  const drop = dropFolderJob(config, services.feeds, log);
-  if (drop) scheduler.register(drop);
-  return scheduler;
-}
 
 /** A running server and how to stop it. */
 export interface RunningServer {
@@ -50,8 +30,9 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     throw err;
   }
   let server: Server;
-  const scheduler = scheduleJobs(services, config, db, log);
+  const scheduler = new JobScheduler(db, log, { registry: services.metrics.registry });
   try {
+    await registerServerJobs(scheduler, services, config, db, log);
     await seedPolicyIfEmpty(db, services.policyStore, config.policy.seedFile, log);
     const app = await createApp(services);
     server = await new Promise((resolve, reject) => {

@@ -14,8 +14,11 @@ import { randomUUID } from 'node:crypto';
 import type { RunCoordinator } from 'node-cron';
 import { insertIgnore, type Database } from '../db/database.js';
 
-/** A job's name: lowercase words joined by dashes; it is half of the coordination key. */
-export const JOB_NAME = /^[a-z][a-z0-9-]{0,63}$/;
+/**
+ * A job's name: lowercase words joined by dashes (dots and underscores allowed, as review campaign
+ * names have them); it is half of the coordination key, so never a colon.
+ */
+export const JOB_NAME = /^[a-z][a-z0-9._-]{0,63}$/;
 
 /** The longest outcome stored: well under MySQL's 65,535-byte TEXT even in 4-byte characters. */
 const MAX_OUTCOME_CHARS = 16_000;

@@ -8,10 +8,16 @@
  * going waits for it). Across instances a slow run may still be going when another instance
  * claims the next slot, so every job must tolerate a run of itself elsewhere: the drop folder
  * claims each file by renaming it, the effective-dates job locks the rows it changes.
+ *
+ * A run that fails is logged, written to job_runs, audited (`job.fail`, actor `system:<job>`) and
+ * counted in /metrics; the next slot runs as usual.
  */
 import cron, { type Logger as CronLogger, type ScheduledTask, type TaskContext } from 'node-cron';
+import type { Registry } from 'prom-client';
+import { recordAudit } from '../audit/recorder.js';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
+import { JobMetrics } from './job-metrics.js';
 import { JOB_NAME, JobRunCoordinator, type JobRunRow } from './run-coordinator.js';
 
 /** What a job's function is told about the run. */
@@ -59,6 +65,25 @@ export interface JobSchedulerOptions {
   timezone?: string;
   /** days a job's rows are kept in job_runs; older ones are deleted after each successful run */
   retentionDays?: number;
+  /** where iam_job_runs_total and iam_job_last_success_timestamp_seconds are kept; none: not counted */
+  registry?: Registry;
+  /** told of every failed run after job_runs has it; default: the audit event `job.fail` (auditJobFailure) */
+  onFailure?: (failure: JobFailure) => Promise<void>;
+}
+
+/** A run that failed, as the failure hook hears it. */
+export interface JobFailure {
+  job: string;
+  slot: string;
+  error: string;
+}
+
+/** The default failure hook: an audit event `job.fail` by `system:<job>` with the slot and the error. */
+export function auditJobFailure(db: Database): (failure: JobFailure) => Promise<void> {
+  return (failure) => db.transaction((tx) => recordAudit(tx, {
+    actor: `system:${failure.job}`, action: 'job.fail', targetType: 'job', targetId: failure.job,
+    details: { slot: failure.slot, error: failure.error },
+  }));
 }
 
 const DEFAULT_RETENTION_DAYS = 30;
@@ -83,6 +108,8 @@ export class JobScheduler {
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly clock: () => Date;
   private readonly retentionMs: number;
+  private readonly metrics?: JobMetrics;
+  private readonly onFailure: (failure: JobFailure) => Promise<void>;
   private started = false;
   private stopped = false;
 
@@ -90,6 +117,8 @@ export class JobScheduler {
     this.clock = options.clock ?? (() => new Date());
     this.coordinator = new JobRunCoordinator(db, options.instance, this.clock);
     this.retentionMs = (options.retentionDays ?? DEFAULT_RETENTION_DAYS) * 86_400_000;
+    if (options.registry) this.metrics = JobMetrics.on(options.registry);
+    this.onFailure = options.onFailure ?? auditJobFailure(db);
   }
 
   /** This process's id in job_runs.instance. */
@@ -99,7 +128,7 @@ export class JobScheduler {
 
   /** Adds a job; throws on a bad name, a duplicate or a cron expression node-cron cannot read. */
   register(definition: JobDefinition): this {
-    if (!JOB_NAME.test(definition.name)) throw new Error(`job name "${definition.name}" must be lowercase letters, digits and dashes, starting with a letter`);
+    if (!JOB_NAME.test(definition.name)) throw new Error(`job name "${definition.name}" must be lowercase letters, digits, dashes, dots and underscores, starting with a letter`);
     if (this.jobs.has(definition.name)) throw new Error(`job "${definition.name}" is registered twice`);
     const check = cron.validateDetailed(definition.schedule);
     if (!check.valid) {
@@ -113,6 +142,11 @@ export class JobScheduler {
   /** The registered job names. */
   get names(): string[] {
     return [...this.jobs.keys()];
+  }
+
+  /** The registered jobs' names and schedules, in registration order. */
+  get schedules(): Array<{ name: string; schedule: string }> {
+    return [...this.jobs.values()].map(({ name, schedule }) => ({ name, schedule }));
   }
 
   /** Starts every registered job's schedule (and any registered later). */
@@ -218,6 +252,15 @@ export class JobScheduler {
     } catch (err) {
       // The run itself is over; failing to record it must not make it look failed or run again.
       log.error({ err }, 'could not record the job run in job_runs');
+    }
+    this.metrics?.record(job.name, outcome.ok, this.clock());
+    if (!outcome.ok) {
+      try {
+        await this.onFailure({ job: job.name, slot, error: outcome.error ?? 'failed' });
+      } catch (err) {
+        // The database may be what failed the job; the log line above still says it failed.
+        log.error({ err }, 'could not record the job failure in the audit trail');
+      }
     }
     return outcome;
   }

@@ -4,12 +4,12 @@
  * first instance to insert it wins and every other reads the winner's.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { insertIgnore, type Database } from '../db/database.js';
+import { insertIgnore, type Sql } from '../db/database.js';
 
 /** The names of the keys in server_keys. */
 export type ServerKeyName = 'mail-link' | 'export-signing';
 
-async function keyValue(db: Database, name: ServerKeyName, make: () => string): Promise<string> {
+async function keyValue(db: Sql, name: ServerKeyName, make: () => string): Promise<string> {
   const read = async () => (await db.query<{ value: string }>('SELECT value FROM server_keys WHERE name = ?', [name]))[0]?.value;
   const existing = await read();
   if (existing !== undefined) return existing;
@@ -19,13 +19,13 @@ async function keyValue(db: Database, name: ServerKeyName, make: () => string): 
   return stored;
 }
 
-/** The 32-byte HMAC key that signs mail links. */
-export async function mailLinkKey(db: Database): Promise<Buffer> {
+/** The 32-byte HMAC key that signs mail links; inside a transaction, pass the transaction (on SQLite the database waits for it). */
+export async function mailLinkKey(db: Sql): Promise<Buffer> {
   return Buffer.from(await keyValue(db, 'mail-link', () => randomBytes(32).toString('base64')), 'base64');
 }
 
 /** The Ed25519 key pair that signs export manifests, as PEM text. */
-export async function exportSigningKeys(db: Database): Promise<{ privateKey: string; publicKey: string }> {
+export async function exportSigningKeys(db: Sql): Promise<{ privateKey: string; publicKey: string }> {
   const value = await keyValue(db, 'export-signing', () => {
     const pair = generateKeyPairSync('ed25519', { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
     return JSON.stringify(pair);

@@ -260,8 +260,8 @@ export async function loadCatalog(sql: Sql): Promise<Catalog> {
     sql.query<{ role: string; object: string; action: string }>('SELECT role, object, action FROM role_permissions ORDER BY role, position'),
     sql.query<Stamped & { description: string | null; expression: string; effect: string; item: string; enabled: number }>(
       'SELECT name, description, expression, effect, item, enabled FROM birthright_rules ORDER BY name'),
-    sql.query<Stamped & { description: string | null; severity: string; left_mode: string; left_items: string; right_mode: string; right_items: string; enabled: number }>(
-      'SELECT name, description, severity, left_mode, left_items, right_mode, right_items, enabled FROM sod_rules ORDER BY name'),
+    sql.query<Stamped & { description: string | null; severity: string; left_mode: string; left_items: string; right_mode: string; right_items: string; enabled: number; owner: string | null }>(
+      'SELECT name, description, severity, left_mode, left_items, right_mode, right_items, enabled, owner FROM sod_rules ORDER BY name'),
   ]);
   const group = <T extends { role: string }>(rows: T[]) => {
     const by = new Map<string, T[]>();
@@ -299,7 +299,7 @@ export async function loadCatalog(sql: Sql): Promise<Catalog> {
       name: r.name, ...(r.description !== null && { description: r.description }), severity: r.severity as SodRule['severity'],
       left: { mode: r.left_mode as 'any' | 'all', items: JSON.parse(r.left_items) as string[] },
       right: { mode: r.right_mode as 'any' | 'all', items: JSON.parse(r.right_items) as string[] },
-      enabled: Number(r.enabled) === 1,
+      enabled: Number(r.enabled) === 1, ...(r.owner !== null && { owner: r.owner }),
     })),
   };
   return Catalog.fromDocument(document);

@@ -105,6 +105,8 @@ export class GrantService {
     private readonly birthright: BirthrightService,
     private readonly sod: SodService,
     private readonly follower?: GrantFollower,
+    /** the time validity windows and role durations are judged at (the server's governance clock) */
+    private readonly clock: () => Date = () => new Date(),
   ) {}
 
   /** Grants matching the filter (identity by id or userName), ordered by id; `next` continues the listing. */
@@ -157,7 +159,7 @@ export class GrantService {
     if (request.source === 'birthright') {
       throw new PolicyError('invalid', 'birthright grants are made by birthright rules only; use source manual, request or review');
     }
-    const now = new Date();
+    const now = this.clock();
     const window = grantWindow(request.validFrom ?? null, request.validUntil ?? null, now);
     let identityId: string | undefined;
     try {
@@ -167,6 +169,8 @@ export class GrantService {
         // grant to this identity has committed.
         const identity = await lockIdentity(tx, request.identity);
         identityId = identity.id;
+        // Checked under the identity's lock, so an approval racing the person's leaving cannot grant them access after they left.
+        if (request.source === 'request' && !identity.active) throw new PolicyError('invalid', `${identity.userName} is no longer active; a request cannot be granted to them`);
         const { catalog } = await CatalogCache.of(this.db).read(tx, 'share');
         if (!catalog.has(request.item)) throw new PolicyError('notFound', `${request.item} does not exist in the policy`);
         const existing = await findGrant(tx, identity.id, request.item, request.source, request.sourceRef);

@@ -103,6 +103,11 @@ export const sodRuleInput = z.strictObject({
   left: sodSide,
   right: sodSide,
   enabled: z.boolean().default(true),
+  /**
+   * the identity (id or userName) who may approve an exception when an access request would break
+   * the rule; without one, such a request is refused
+   */
+  owner: z.string().min(1).max(255).nullable().optional(),
 });
 export type SodRuleInput = z.input<typeof sodRuleInput>;
 export type SodRule = z.output<typeof sodRuleInput>;

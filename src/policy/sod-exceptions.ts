@@ -15,7 +15,7 @@ import type { SodException } from './sod.js';
 /** Records, lists and withdraws SoD exceptions, each change audited. */
 export class SodExceptions {
 
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database, private readonly clock: () => Date = () => new Date()) {}
 
   /** Recorded SoD exceptions, valid or expired; the identity by id or userName. */
   async list(filter: { rule?: string; identityId?: string } = {}): Promise<SodException[]> {
@@ -36,7 +36,7 @@ export class SodExceptions {
     if (!parsed.success) throw new PolicyError('invalid', `the SoD exception is not valid: ${describeIssues(parsed.error)}`);
     const request = parsed.data;
     const validUntil = request.validUntil == null ? null : new Date(request.validUntil).toISOString();
-    const now = new Date().toISOString();
+    const now = this.clock().toISOString();
     if (validUntil !== null && validUntil <= now) throw new PolicyError('invalid', `validUntil ${validUntil} is already past`);
     return this.db.transaction(async (tx) => {
       const { catalog } = await CatalogCache.of(this.db).read(tx, 'share');

@@ -240,7 +240,7 @@ const SOD_RULES: Kind<SodRule> = {
   write: (tx, r, stamp, existed) => upsertRow(tx, 'sod_rules', ['name'], [r.name], {
     description: r.description ?? null, severity: r.severity,
     left_mode: r.left.mode, left_items: JSON.stringify(r.left.items), right_mode: r.right.mode, right_items: JSON.stringify(r.right.items),
-    enabled: flag(r.enabled),
+    enabled: flag(r.enabled), owner: r.owner ?? null,
   }, stamp, existed),
   // Exceptions to a rule mean nothing without it.
   remove: async (tx, key) => {

@@ -23,6 +23,9 @@ const ADMIN: Scope[] = ['iam-admin'];
 const READERS: Scope[] = ['iam-admin', 'approver', 'reviewer', 'auditor'];
 const DECIDERS: Scope[] = ['iam-admin', 'approver'];
 const AUDIT: Scope[] = ['iam-admin', 'auditor'];
+/** people acting for themselves: requests, approvals, delegations, review decisions */
+const PEOPLE: Scope[] = ['iam-admin', 'approver', 'reviewer', 'self-service'];
+const PEOPLE_READ: Scope[] = [...PEOPLE, 'auditor'];
 
 const catalogue = (collection: string, item: string): Record<string, Scope[]> => ({
   [`GET ${collection}`]: READERS,
@@ -53,6 +56,30 @@ const API_MATRIX: Record<string, Scope[] | 'public'> = {
   'POST /policy/simulate': ADMIN,
   'GET /audit/events': AUDIT,
   'GET /audit/verify': AUDIT,
+  'GET /audit/export': AUDIT,
+  'GET /reports/access': AUDIT,
+  'GET /reports/sod-violations': AUDIT,
+  'GET /jobs': AUDIT,
+  'GET /review-definitions': AUDIT,
+  'GET /review-definitions/{name}': AUDIT,
+  'PUT /review-definitions/{name}': ADMIN,
+  'DELETE /review-definitions/{name}': ADMIN,
+  'GET /review-campaigns': AUDIT,
+  'POST /review-campaigns': ADMIN,
+  'GET /review-campaigns/{id}': AUDIT,
+  'POST /review-campaigns/{id}/close': ADMIN,
+  'GET /review-campaigns/{id}/report': AUDIT,
+  'GET /review-items': PEOPLE_READ,
+  'POST /review-items/decisions': PEOPLE,
+  'POST /access-requests': PEOPLE,
+  'GET /access-requests': PEOPLE_READ,
+  'GET /access-requests/{id}': PEOPLE_READ,
+  'POST /access-requests/{id}/decision': PEOPLE,
+  'POST /access-requests/{id}/cancel': PEOPLE,
+  'GET /approvals': PEOPLE_READ,
+  'GET /delegations': PEOPLE_READ,
+  'POST /delegations': PEOPLE,
+  'DELETE /delegations/{id}': PEOPLE,
   'POST /hr/feeds': ['iam-admin', 'hr-system'],
   'GET /hr/feeds': ['iam-admin', 'auditor', 'hr-system'],
   'GET /hr/feeds/{id}': ['iam-admin', 'auditor', 'hr-system'],

@@ -144,7 +144,7 @@ onEachDatabase('OpenAPI document', (database) => {
     const limit = grants.find((p) => p.name === 'limit');
     expect(limit).to.deep.include({ in: 'query', required: false });
     expect(limit!.schema).to.include({ type: 'integer', minimum: 1, maximum: 1000, default: 100 });
-    const format = (doc.paths['/audit/events'].get.parameters as Json[]).find((p) => p.name === 'format');
+    const format = (doc.paths['/audit/export'].get.parameters as Json[]).find((p) => p.name === 'format');
     expect(format!.schema.enum).to.deep.equal(['jsonl', 'csv']);
     const put = doc.paths['/roles/{name}'].put.parameters as Json[];
     expect(put.find((p) => p.name === 'If-Match')).to.include({ in: 'header', required: false });
@@ -173,7 +173,7 @@ onEachDatabase('OpenAPI document', (database) => {
     const grant = doc.paths['/grants'].post.responses;
     expect(grant).to.include.keys('200', '201', '404', '409', '422');
     expect(deref(doc, grant['409']).description).to.include('sod_violation');
-    expect(doc.paths['/audit/events'].get.responses['200'].content).to.have.keys('application/x-ndjson; charset=utf-8', 'text/csv; charset=utf-8');
+    expect(doc.paths['/audit/export'].get.responses['200'].content).to.have.keys('application/x-ndjson; charset=utf-8', 'text/csv; charset=utf-8');
   });
 
   it('names, for each operation, the scopes the API policy lets call it', () => {

@@ -8,10 +8,11 @@ import { runCli } from '../support/cli.js';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 
+/** The export's lines, each with its line break: the export yields chunks of many lines. */
 async function collect(gen: AsyncGenerator<string>): Promise<string[]> {
-  const out: string[] = [];
-  for await (const line of gen) out.push(line);
-  return out;
+  let text = '';
+  for await (const chunk of gen) text += chunk;
+  return text.split(/(?<=\n)/).filter(Boolean);
 }
 
 onEachDatabase('audit trail', (database) => {

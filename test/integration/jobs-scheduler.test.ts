@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { Registry } from 'prom-client';
 import { Database } from '../../src/db/database.js';
 import { JobRunCoordinator, type JobRunRow } from '../../src/jobs/run-coordinator.js';
 import { JobScheduler, type JobContext } from '../../src/jobs/scheduler.js';
@@ -106,6 +107,83 @@ onEachDatabase('job scheduler', (database, kind) => {
     expect(errors.map((o) => o.error).sort()).to.deep.equal(Array.from({ length: calls }, (_, i) => `broken feed folder #${i + 1}`).sort());
   });
 
+  it('audits and counts a failed run once, on whichever instance ran it, and runs the next slot normally', async function () {
+    this.timeout(15_000);
+    const job = jobName('fails-once');
+    const ran: Array<{ slot: string; instance: string; ok: boolean }> = [];
+    const registries = [new Registry(), new Registry()];
+    const schedulers = [
+      new JobScheduler(database().db, silent, { instance: 'first', registry: registries[0] }),
+      new JobScheduler(other, silent, { instance: 'second', registry: registries[1] }),
+    ];
+    for (const scheduler of schedulers) {
+      scheduler.register({
+        name: job,
+        schedule: '* * * * * *',
+        run: async (context) => {
+          // The first slot either instance runs fails; every later one succeeds.
+          const ok = ran.length > 0;
+          ran.push({ slot: context.slot, instance: scheduler.instance, ok });
+          if (!ok) throw new Error('the HR share is offline');
+          return { ok };
+        },
+      });
+      scheduler.start();
+    }
+    await sleep(3_500);
+    await Promise.all(schedulers.map((s) => s.stop()));
+
+    expect(ran.length, 'slots run in 3.5 s').to.be.at.least(2);
+    const slots = ran.map((r) => r.slot);
+    expect(new Set(slots).size, `a slot ran twice: ${slots.join(', ')}`).to.equal(slots.length);
+    const [failed, ...later] = ran;
+    expect(later.every((r) => r.ok), 'the slots after the failure ran normally').to.equal(true);
+    const stored = await rows(job);
+    expect(stored.map((r) => JSON.parse(r.outcome!).ok)).to.deep.equal(ran.map((r) => r.ok));
+
+    // Audited once, by the job, naming the slot and the error.
+    const audited = await database().db.query<{ actor: string; target_type: string; target_id: string; details: string }>(
+      "SELECT actor, target_type, target_id, details FROM audit_events WHERE action = 'job.fail' AND target_id = ?", [job]);
+    expect(audited.map((a) => ({ ...a, details: JSON.parse(a.details) }))).to.deep.equal([
+      { actor: `system:${job}`, target_type: 'job', target_id: job, details: { slot: failed!.slot, error: 'the HR share is offline' } },
+    ]);
+
+    // Counted in /metrics on the instance that ran each slot.
+    const counts = { ok: 0, failed: 0 };
+    for (const [i, registry] of registries.entries()) {
+      const instance = schedulers[i]!.instance;
+      const runs = await registry.getSingleMetric('iam_job_runs_total')!.get();
+      const mine = ran.filter((r) => r.instance === instance);
+      for (const outcome of ['ok', 'failed'] as const) {
+        const value = runs.values.find((v) => v.labels.job === job && v.labels.outcome === outcome)?.value ?? 0;
+        expect(value, `${instance} ${outcome}`).to.equal(mine.filter((r) => r.ok === (outcome === 'ok')).length);
+        counts[outcome] += value;
+      }
+      const lastSuccess = (await registry.getSingleMetric('iam_job_last_success_timestamp_seconds')!.get()).values.find((v) => v.labels.job === job);
+      if (mine.some((r) => r.ok)) expect(lastSuccess!.value).to.be.closeTo(Date.now() / 1000, 10);
+      else expect(lastSuccess).to.equal(undefined);
+    }
+    expect(counts).to.deep.equal({ ok: ran.length - 1, failed: 1 });
+    expect(await registries[0]!.metrics()).to.include('# TYPE iam_job_runs_total counter');
+  });
+
+  it('keeps a failed run\'s outcome when the failure hook itself fails', async () => {
+    const job = jobName('unaudited');
+    const hooked: string[] = [];
+    const scheduler = new JobScheduler(database().db, silent, {
+      onFailure: async (failure) => {
+        hooked.push(failure.error);
+        throw new Error('audit trail unavailable');
+      },
+    });
+    scheduler.register({ name: job, schedule: '0 0 1 1 *', run: async () => { throw new Error('disk full'); } });
+    const result = await scheduler.runNow(job);
+    await scheduler.stop();
+    expect(result).to.include({ ok: false, error: 'disk full' });
+    expect(hooked).to.deep.equal(['disk full']);
+    expect(JSON.parse((await rows(job))[0]!.outcome!)).to.include({ ok: false, error: 'disk full' });
+  });
+
   it('runNow runs at once under a now: slot, returns and records the outcome, and reports a failure without throwing', async () => {
     const clock = () => new Date('2026-03-01T08:00:00.000Z');
     const scheduler = new JobScheduler(database().db, silent, { clock, instance: 'runner' });
@@ -199,6 +277,9 @@ onEachDatabase('job scheduler', (database, kind) => {
     const run = async () => undefined;
     expect(() => scheduler.register({ name: 'Drop Folder', schedule: '* * * * *', run })).to.throw('job name "Drop Folder" must be lowercase');
     scheduler.register({ name: 'drop-folder', schedule: '*/5 * * * *', run });
+    // Review campaign names may hold dots and underscores; a colon would split the coordination key.
+    scheduler.register({ name: 'review-q1.access_review', schedule: '0 6 1 */3 *', run });
+    expect(() => scheduler.register({ name: 'review:x', schedule: '* * * * *', run })).to.throw('job name "review:x" must be lowercase');
     expect(() => scheduler.register({ name: 'drop-folder', schedule: '* * * * *', run })).to.throw('job "drop-folder" is registered twice');
     expect(() => scheduler.register({ name: 'bad-schedule', schedule: 'every five minutes', run })).to.throw('job "bad-schedule": the schedule "every five minutes" is not a cron expression');
     let error: Error | undefined;
@@ -207,7 +288,7 @@ onEachDatabase('job scheduler', (database, kind) => {
     } catch (err) {
       error = err as Error;
     }
-    expect(error?.message).to.equal('no job named "nope"; registered: drop-folder');
+    expect(error?.message).to.equal('no job named "nope"; registered: drop-folder, review-q1.access_review');
     await scheduler.stop();
   });
 });

@@ -1,5 +1,6 @@
 import { ensureMariaDb, stopMariaDb } from './mariadb.js';
 import { ensureSlapdInstalled } from './slapd.js';
+import { ensureChromiumInstalled } from './browser.js';
 
 /**
  * Brings up the services the suite needs once per run; a failure stops the run with its reason.
@@ -15,6 +16,11 @@ export async function mochaGlobalSetup(): Promise<void> {
     ensureSlapdInstalled();
   } catch (err) {
     throw new Error(`OpenLDAP (slapd) for the tests could not be found or installed: ${(err as Error).message}`);
+  }
+  try {
+    ensureChromiumInstalled();
+  } catch (err) {
+    throw new Error(`Chromium for the page tests could not be found or installed: ${(err as Error).message}`);
   }
 }
 

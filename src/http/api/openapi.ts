@@ -88,6 +88,12 @@ function parameters(route: ApiRoute): Json[] {
       description: 'The ETag of the version this change expects ("3"); the change is refused with 412 if the entry has moved on. `*` requires only that it exists.',
     });
   }
+  if (route.idempotencyKey) {
+    out.push({
+      name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 },
+      description: 'A key of your choosing (a UUID): a retry with the same key by the same token answers with what the first call made; the same key with a different body is refused with 409.',
+    });
+  }
   return out;
 }
 

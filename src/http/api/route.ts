@@ -55,6 +55,8 @@ export interface ApiCall {
   ifMatch?: IfMatch;
   /** the body of a route that declares `rawBody` */
   rawBody?: RawBody;
+  /** the Idempotency-Key header, for routes that declare `idempotencyKey` */
+  idempotencyKey?: string;
 }
 
 /** Who is calling, beyond the audit actor: the person a token belongs to and what it may do. */
@@ -106,6 +108,8 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   rawBody?: RawBodySpec;
   /** the route reads If-Match for optimistic concurrency */
   ifMatch?: boolean;
+  /** the route reads Idempotency-Key: a retried POST with the same key answers with what the first made */
+  idempotencyKey?: boolean;
   /** success statuses */
   responses: Partial<Record<200 | 201 | 202 | 204, ResponseSpec>>;
   /** the route's own client errors, beyond those every route of its kind can answer */

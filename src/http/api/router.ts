@@ -18,6 +18,9 @@ import { ApiError, apiErrors, inputIssues, invalidRequest, type InputIssue, type
 import { parseIfMatch } from './etag.js';
 import { API_PREFIX, colonPath, NO_INPUT, type ApiCall, type ApiRoute, type Reply } from './route.js';
 
+// The column that keeps it (access_requests.idempotency_key) holds 255.
+const MAX_IDEMPOTENCY_KEY = 255;
+
 function validate(where: InputLocation, schema: z.ZodType, value: unknown, issues: InputIssue[]): unknown {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
@@ -50,12 +53,17 @@ function handler(route: ApiRoute, maxBodyBytes: number): Middleware {
       issues.push({ in: 'body', path: '', code: 'unexpected_body', message: `${route.method} ${route.path} takes no body` });
     }
     const ifMatch = route.ifMatch ? parseIfMatch(ctx.get('if-match') || undefined, issues) : undefined;
+    const idempotencyKey = route.idempotencyKey ? ctx.get('idempotency-key') || undefined : undefined;
+    if (idempotencyKey !== undefined && idempotencyKey.length > MAX_IDEMPOTENCY_KEY) {
+      issues.push({ in: 'header', path: 'Idempotency-Key', code: 'too_big', message: `Idempotency-Key must be at most ${MAX_IDEMPOTENCY_KEY} characters` });
+    }
     if (issues.length > 0) throw invalidRequest(issues);
     const call: ApiCall = {
       change: { actor: `token:${state.principal?.name ?? 'anonymous'}`, requestId: state.requestId },
       caller: { identityId: state.principal?.identityId ?? null, scopes: state.principal?.scopes ?? [] },
       ...(ifMatch !== undefined && { ifMatch }),
       ...(rawBody !== undefined && { rawBody }),
+      ...(idempotencyKey !== undefined && { idempotencyKey }),
     };
     send(ctx, await route.handle({ params, query, body } as never, call));
   };

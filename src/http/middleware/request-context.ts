@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Logger } from '../../log/logger.js';
 import type { HttpMetrics } from '../metrics.js';
+import { loggablePath } from '../../notify/links.js';
 
 /** Per-request state the middleware chain shares. */
 export interface RequestState {
@@ -31,7 +32,7 @@ export function requestContext(log: Logger, metrics: HttpMetrics): Middleware {
       const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
       metrics.requests.inc({ method: ctx.method, route, status: String(ctx.status) });
       metrics.duration.observe({ method: ctx.method, route }, seconds);
-      if (log.isLevelEnabled('info')) state.log.info({ method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10, actor: state.principal?.name }, 'request');
+      if (log.isLevelEnabled('info')) state.log.info({ method: ctx.method, path: loggablePath(ctx.path), route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10, actor: state.principal?.name }, 'request');
     }
   };
 }

@@ -16,6 +16,7 @@ import { catalogueRoutes } from './catalog.js';
 import { grantRoutes } from './grants.js';
 import { hrFeedRoutes } from './hr-feeds.js';
 import { identityRoutes } from './identities.js';
+import { jobRoutes } from './jobs.js';
 import { policyRoutes } from './policy.js';
 import { reconciliationRoutes } from './reconciliations.js';
 import { reportRoutes } from './reports.js';
@@ -52,6 +53,7 @@ export function apiRoutes(deps: ApiDeps, policy: ApiPolicy): ApiRoute[] {
     ...accessRequestRoutes(deps),
     ...reviewRoutes(deps),
     ...reportRoutes(deps),
+    ...jobRoutes(deps),
   ];
   return routes;
 }
