@@ -1,4 +1,5 @@
 import type { Sql } from '../db/database.js';
+import type { AuditEventRow } from './export.js';
 import { eventHash, GENESIS_HASH } from './hash.js';
 
 /** What `verifyAuditChain` found. */
@@ -9,19 +10,6 @@ export interface ChainReport {
   brokenAt?: { id: number; reason: string };
 }
 
-interface EventRow {
-  id: number | string;
-  occurred_at: string;
-  actor: string;
-  action: string;
-  target_type: string;
-  target_id: string | null;
-  request_id: string | null;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
-
 const BATCH = 2000;
 
 /** Walks the whole chain in id order, recomputing every hash; stops at the first break. */
@@ -30,7 +18,7 @@ export async function verifyAuditChain(sql: Sql, onProgress?: (checked: number) 
   let lastId = 0;
   let checked = 0;
   for (;;) {
-    const rows = await sql.query<EventRow>(
+    const rows = await sql.query<AuditEventRow>(
       `SELECT id, occurred_at, actor, action, target_type, target_id, request_id, details, prev_hash, hash
          FROM audit_events WHERE id > ? ORDER BY id LIMIT ${BATCH}`,
       [lastId],

@@ -7,6 +7,7 @@ import type { Database } from '../../db/database.js';
 import type { Catalog } from '../../policy/catalog.js';
 import type { SodEvaluator } from '../../policy/sod.js';
 import type { ItemContext, SodConflict } from './types.js';
+import type { GrantRow } from '../../policy/grants.js';
 
 /** The review_items columns an item is written with, in the order `add` takes them. */
 export const ITEM_COLUMNS = ['campaign_id', 'stage', 'identity_id', 'grant_id', 'item', 'reviewer_id', 'reviewer_reason', 'context'] as const;
@@ -60,18 +61,8 @@ export class ItemWriter {
   }
 }
 
-/** A grants row as the start reads it. */
-export interface ScopedGrant {
-  id: string;
-  identity_id: string;
-  item: string;
-  source: string;
-  source_ref: string;
-  granted_by: string;
-  valid_from: string | null;
-  valid_until: string | null;
-  created: string;
-}
+/** A grants row as the start reads it: everything but the reason. */
+export type ScopedGrant = Omit<GrantRow, 'reason'>;
 
 /**
  * Builds items' context: the roles an item gives (from the catalogue, once per item) and the SoD
