@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { installPath } from './paths.js';
 import { z } from 'zod';
 import { MOVABLE_ATTRIBUTES } from '../lifecycle/classify.js';
-import { approvalChain, campaignDefinition } from '../governance/definitions.js';
+import { approvalChain, campaignDefinition, campaignName } from '../governance/definitions.js';
 
 /** Where the shipped defaults live; `IAM_CONFIG` may name a file that overrides them. */
 const DEFAULTS_FILE = installPath('config/default.json');
@@ -131,7 +131,7 @@ const configSchema = z.object({
   }),
   reviews: z.object({
     /** review campaign definitions by name */
-    campaigns: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a campaign name is 1-64 lowercase letters, digits, ".", "_" or "-"'), campaignDefinition),
+    campaigns: z.record(campaignName, campaignDefinition),
   }),
   audit: z.object({
     /** the folder the scheduled audit report job writes signed reports into; empty turns the job off */
