@@ -42,6 +42,7 @@ import { SodService } from '../src/policy/sod.js';
 import { PolicyStore } from '../src/policy/store.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
 import { peakRssMb } from './lib/rss.js';
+import { markdownTable } from './lib/table.js';
 import { arg, databaseKinds, writeResults } from './lib/setup.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -370,9 +371,7 @@ function table(results: Result[]): string {
   ];
   const header = ['metric', ...results.map((r) => r.database)];
   const body = rows.map(([label, f]) => [label, ...results.map(f)]);
-  const widths = header.map((_, i) => Math.max(...[header, ...body].map((row) => row[i]!.length)));
-  const line = (row: string[]) => `| ${row.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
+  return markdownTable(header, body);
 }
 
 const child = arg('child', '');

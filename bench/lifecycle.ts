@@ -32,6 +32,7 @@ import { expectFeed } from '../test/support/hr-expectations.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
 import { rawInsertSeconds } from './lib/raw-insert.js';
 import { peakRssMb } from './lib/rss.js';
+import { markdownTable } from './lib/table.js';
 import { arg, databaseKinds, ROOT, writeResults } from './lib/setup.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -260,9 +261,7 @@ function table(results: Result[]): string {
   ];
   const header = ['metric', ...results.map((r) => r.database)];
   const body = rows.map(([name, f]) => [name, ...results.map(f)]);
-  const widths = header.map((_, i) => Math.max(...[header, ...body].map((row) => row[i]!.length)));
-  const line = (row: string[]) => `| ${row.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
+  return markdownTable(header, body);
 }
 
 if (arg('child', '') === 'import') {

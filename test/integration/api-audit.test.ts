@@ -2,34 +2,13 @@ import { expect } from 'chai';
 import { recordAudit } from '../../src/audit/recorder.js';
 import { apiRoutes } from '../../src/http/api/routes/index.js';
 import { apiClient, contractClient, type ApiClient } from '../support/api-client.js';
+import type { AuditEventView } from '../../src/audit/events.js';
+import type { AuditEventRow } from '../../src/audit/export.js';
 import { onEachDatabase } from '../support/databases.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
-interface EventRow {
-  id: number | string;
-  occurred_at: string;
-  actor: string;
-  action: string;
-  target_type: string;
-  target_id: string | null;
-  request_id: string | null;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
-
-interface ListedEvent {
-  id: number;
-  occurredAt: string;
-  actor: string;
-  action: string;
-  targetType: string;
-  targetId: string | null;
-  requestId: string | null;
-  details: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
+type EventRow = AuditEventRow;
+type ListedEvent = AuditEventView;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
