@@ -128,9 +128,16 @@ onEachDatabase('signed audit exports', (database) => {
 
     it('bounds the events in time, and writes JSON lines when asked', async () => {
       const { db } = database();
+      // Events written in one millisecond share their time: make sure the trail spans a few distinct ones.
+      for (let i = 0; i < 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 3));
+        await db.transaction((tx) => recordAudit(tx, { actor: 'test:setup', action: 'test.spacer', targetType: 'test', targetId: String(i) }));
+      }
       const rows = await db.query<{ id: number | string; occurred_at: string; prev_hash: string }>('SELECT id, occurred_at, prev_hash FROM audit_events ORDER BY id');
-      const since = rows[3]!.occurred_at;
-      const until = rows.at(-1)!.occurred_at;
+      const times = [...new Set(rows.map((r) => r.occurred_at))].sort();
+      // From the second distinct time (so the first exported event links to one outside the file) to the last (exclusive).
+      const since = times[1]!;
+      const until = times.at(-1)!;
       const bounded = await writeSignedExport(db, join(root, 'bounded'), { since, until }, { format: 'jsonl' });
       const expected = rows.filter((r) => r.occurred_at >= since && r.occurred_at < until);
       expect(bounded.events).to.equal(expected.length);
