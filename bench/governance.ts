@@ -31,7 +31,7 @@ import { createConnection } from 'mysql2';
 import { createPool } from 'mysql2/promise';
 import { exportAuditEvents } from '../src/audit/export.js';
 import { configWith } from '../src/config/index.js';
-import { insertRows } from '../src/db/batches.js';
+import { insertRows, placeholders } from '../src/db/batches.js';
 import { Database } from '../src/db/database.js';
 import { ReviewService } from '../src/governance/reviews/service.js';
 import { BirthrightService } from '../src/policy/birthright.js';
@@ -221,7 +221,8 @@ function inChild(args: string[]): Promise<ChildRun> {
   });
 }
 
-const BARE_COLUMNS = 'campaign_id, stage, identity_id, grant_id, item, reviewer_id, reviewer_reason, decision, comment, decided_by, decided_at, context';
+const BARE_COLUMNS = ['campaign_id', 'stage', 'identity_id', 'grant_id', 'item', 'reviewer_id', 'reviewer_reason', 'decision', 'comment', 'decided_by', 'decided_at', 'context'];
+const BARE_LIST = BARE_COLUMNS.join(', ');
 
 /**
  * Baseline for the start: the campaign's item rows inserted through the driver into a bare
@@ -237,15 +238,15 @@ async function rawItemInsertSeconds(kind: 'sqlite' | 'mariadb', url: string, cam
     db.exec(`CREATE TABLE bench_items (id INTEGER PRIMARY KEY AUTOINCREMENT, campaign_id varchar(36) NOT NULL, stage integer NOT NULL, identity_id varchar(36) NOT NULL,
       grant_id varchar(36) NOT NULL, item varchar(255) NOT NULL, reviewer_id varchar(36) NOT NULL, reviewer_reason varchar(16) NOT NULL, decision varchar(8),
       comment text, decided_by varchar(255), decided_at varchar(24), context text)`);
-    const read = db.prepare(`SELECT id, ${BARE_COLUMNS} FROM review_items WHERE campaign_id = ? AND id > ? ORDER BY id LIMIT ${page}`);
-    const insert = db.prepare(`INSERT INTO bench_items (${BARE_COLUMNS}) VALUES (${BARE_COLUMNS.split(', ').map(() => '?').join(', ')})`);
+    const read = db.prepare(`SELECT id, ${BARE_LIST} FROM review_items WHERE campaign_id = ? AND id > ? ORDER BY id LIMIT ${page}`);
+    const insert = db.prepare(`INSERT INTO bench_items (${BARE_LIST}) VALUES (${placeholders(BARE_COLUMNS.length)})`);
     let after = 0;
     db.exec('BEGIN');
     for (;;) {
       const rows = read.all(campaignId, after) as Array<Record<string, unknown>>;
       if (rows.length === 0) break;
       const started = performance.now();
-      for (const r of rows) insert.run(...BARE_COLUMNS.split(', ').map((c) => r[c] ?? null));
+      for (const r of rows) insert.run(...BARE_COLUMNS.map((c) => r[c] ?? null));
       seconds += (performance.now() - started) / 1000;
       after = Number(rows[rows.length - 1]!.id);
     }
@@ -265,15 +266,14 @@ async function rawItemInsertSeconds(kind: 'sqlite' | 'mariadb', url: string, cam
   try {
     await writer.beginTransaction();
     let after = 0;
-    const columns = BARE_COLUMNS.split(', ');
-    const one = `(${columns.map(() => '?').join(', ')})`;
+    const one = `(${placeholders(BARE_COLUMNS.length)})`;
     for (;;) {
-      const [rows] = (await reader.query(`SELECT id, ${BARE_COLUMNS} FROM review_items WHERE campaign_id = ? AND id > ? ORDER BY id LIMIT ${page}`, [campaignId, after])) as unknown as [Array<Record<string, unknown>>];
+      const [rows] = (await reader.query(`SELECT id, ${BARE_LIST} FROM review_items WHERE campaign_id = ? AND id > ? ORDER BY id LIMIT ${page}`, [campaignId, after])) as unknown as [Array<Record<string, unknown>>];
       if (rows.length === 0) break;
       const started = performance.now();
       for (let i = 0; i < rows.length; i += 2000) {
         const chunk = rows.slice(i, i + 2000);
-        await writer.query(`INSERT INTO bench_items (${BARE_COLUMNS}) VALUES ${chunk.map(() => one).join(', ')}`, chunk.flatMap((r) => columns.map((c) => r[c] ?? null)) as never[]);
+        await writer.query(`INSERT INTO bench_items (${BARE_LIST}) VALUES ${chunk.map(() => one).join(', ')}`, chunk.flatMap((r) => BARE_COLUMNS.map((c) => r[c] ?? null)) as never[]);
       }
       seconds += (performance.now() - started) / 1000;
       after = Number(rows[rows.length - 1]!.id);

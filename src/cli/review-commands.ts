@@ -7,12 +7,23 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { Option, type Command } from 'commander';
-import type { CampaignView } from '../governance/reviews/types.js';
+import type { Sql } from '../db/database.js';
+import { GovernanceError } from '../governance/errors.js';
+import type { Actor, CampaignView } from '../governance/reviews/types.js';
 import { reviewerCompletion, revocationTotals } from '../governance/reviews/report.js';
+import { resolveIdentity } from '../policy/identity-ref.js';
 import { Progress } from './progress.js';
 import { CliError, type WithServices } from './with.js';
 
 const write = (text: string) => process.stdout.write(text);
+
+/** Who a command acts as: the person `--as` names (userName or id), or nobody. */
+async function actingAs(sql: Sql, actor: string, as?: string): Promise<Actor> {
+  if (as === undefined) return { identityId: null, actor };
+  const identity = await resolveIdentity(sql, as);
+  if (!identity) throw new GovernanceError('notFound', `identity ${as} does not exist`);
+  return { identityId: identity.id, actor };
+}
 
 function table(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -41,8 +52,8 @@ export function registerReviewCommands(program: Command, withServices: WithServi
     .option('--as <userName>', 'the person starting it (items nobody else can review go to them)')
     .option('--json', 'print the campaign as JSON')
     .action(async (name: string, opts: { as?: string; json?: boolean }) => {
-      await withServices(async ({ reviews }) => {
-        const by = await reviews.cliActor(actor(), opts.as);
+      await withServices(async ({ reviews, db }) => {
+        const by = await actingAs(db, actor(), opts.as);
         let progress: Progress | undefined;
         let last = 0;
         const result = await reviews.startWithCounts(name, by, {
@@ -103,8 +114,8 @@ export function registerReviewCommands(program: Command, withServices: WithServi
     .option('--all', 'include decided items and those of stages that are over')
     .option('--json', 'print JSON')
     .action(async (opts: { as: string; campaign?: string; all?: boolean; json?: boolean }) => {
-      await withServices(async ({ reviews }) => {
-        const by = await reviews.cliActor(actor(), opts.as);
+      await withServices(async ({ reviews, db }) => {
+        const by = await actingAs(db, actor(), opts.as);
         const items = [];
         let after: number | undefined;
         do {
@@ -141,8 +152,8 @@ export function registerReviewCommands(program: Command, withServices: WithServi
         if (!Number.isInteger(id) || id < 1) throw new CliError(`${text} is not a review item id`);
         return id;
       });
-      await withServices(async ({ reviews }) => {
-        const by = await reviews.cliActor(actor(), opts.as);
+      await withServices(async ({ reviews, db }) => {
+        const by = await actingAs(db, actor(), opts.as);
         const result = await reviews.decide(ids, { decision: opts.keep ? 'keep' : 'revoke', ...(opts.comment !== undefined && { comment: opts.comment }) }, by);
         write(`${opts.keep ? 'kept' : 'revoked'} ${result.decided} item${result.decided === 1 ? '' : 's'}`
           + `${opts.revoke ? `; ${result.revoked} grant${result.revoked === 1 ? '' : 's'} removed${result.failed > 0 ? `, ${result.failed} to retry at close` : ''}` : ''}\n`);
@@ -155,8 +166,8 @@ export function registerReviewCommands(program: Command, withServices: WithServi
     .option('--as <userName>', 'the person closing it')
     .option('--json', 'print the closed campaign as JSON')
     .action(async (id: string, opts: { as?: string; json?: boolean }) => {
-      await withServices(async ({ reviews }) => {
-        const campaign = await reviews.close(id, await reviews.cliActor(actor(), opts.as));
+      await withServices(async ({ reviews, db }) => {
+        const campaign = await reviews.close(id, await actingAs(db, actor(), opts.as));
         if (opts.json) write(`${JSON.stringify(campaign, null, 2)}\n`);
         else describe(campaign);
       });
@@ -169,10 +180,11 @@ export function registerReviewCommands(program: Command, withServices: WithServi
     .option('--json', 'print the whole report as JSON (campaign, reviewers, revocations, decisions)')
     .action(async (id: string, opts: { csv?: string; json?: boolean }) => {
       await withServices(async ({ reviews, db }) => {
-        const campaign = await reviews.get(id);
         if (opts.csv) {
+          // The report is asked for first: an unknown campaign leaves no empty file behind.
+          const lines = await reviews.report(id, 'csv');
           const out = createWriteStream(opts.csv);
-          for await (const line of await reviews.report(id, 'csv')) if (!out.write(line)) await once(out, 'drain');
+          for await (const line of lines) if (!out.write(line)) await once(out, 'drain');
           out.end();
           await once(out, 'finish');
         }
@@ -180,7 +192,7 @@ export function registerReviewCommands(program: Command, withServices: WithServi
           for await (const line of await reviews.report(id, 'json')) write(line);
           return;
         }
-        describe(campaign);
+        describe(await reviews.get(id));
         const reviewers = await reviewerCompletion(db, id);
         table(['REVIEWER', 'ASSIGNED', 'DECIDED', 'KEPT', 'REVOKED'],
           reviewers.map((r) => [r.reviewer.userName, String(r.assigned), String(r.decided), String(r.kept), String(r.revoked)]));

@@ -10,7 +10,8 @@ import { SodService } from '../../src/policy/sod.js';
 import { PolicyStore } from '../../src/policy/store.js';
 import { runCli } from '../support/cli.js';
 import { onEachDatabase } from '../support/databases.js';
-import { ENTERPRISE, freshDepartment, REVIEW_POLICY, USER } from '../support/review-fixtures.js';
+import { freshDepartment, REVIEW_POLICY } from '../support/review-fixtures.js';
+import { ENTERPRISE, USER_SCHEMA } from '../support/scim-client.js';
 
 /* `iam review …` through the real binary, on a test database and a config file naming a campaign. */
 onEachDatabase('iam review', (database) => {
@@ -33,7 +34,7 @@ onEachDatabase('iam review', (database) => {
     const identities = new IdentityService(db, changes);
     const ctx = { actor: 'test:setup' };
     const make = async (userName: string, manager?: string) => (await identities.create({
-      schemas: [USER, ENTERPRISE], userName, emails: [{ value: userName, primary: true }],
+      schemas: [USER_SCHEMA, ENTERPRISE], userName, emails: [{ value: userName, primary: true }],
       [ENTERPRISE]: { department, ...(manager !== undefined && { manager: { value: manager } }) },
     }, ctx)).id;
     const managerId = await make(names.manager);

@@ -7,9 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { AppServices } from '../../src/http/app.js';
 import type { CatalogDocumentInput, GrantInput } from '../../src/policy/model.js';
 import type { Sql } from '../../src/db/database.js';
+import { ENTERPRISE, USER_SCHEMA } from './scim-client.js';
 
-export const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
-export const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 export const DAY = 86_400_000;
 
 /** The fixed people the policy and the config name as owners. */
@@ -73,7 +72,7 @@ export function freshName(prefix = 'review'): string {
 export async function person(services: AppServices, options: { department: string; manager?: string; userName?: string; email?: boolean; displayName?: string }): Promise<TestPerson> {
   const userName = options.userName ?? `p.${randomBytes(4).toString('hex')}@example.com`;
   const doc: Record<string, unknown> = {
-    schemas: [USER, ENTERPRISE], userName, displayName: options.displayName ?? `Person ${userName.slice(0, 10)}`, userType: 'Employee',
+    schemas: [USER_SCHEMA, ENTERPRISE], userName, displayName: options.displayName ?? `Person ${userName.slice(0, 10)}`, userType: 'Employee',
     [ENTERPRISE]: { department: options.department, ...(options.manager !== undefined && { manager: { value: options.manager } }) },
     ...(options.email !== false && { emails: [{ value: userName, primary: true, type: 'work' }] }),
   };

@@ -1,4 +1,5 @@
 /* Reading campaigns: one by id (optionally locked), a page of them, and their items' counts. */
+import { placeholders } from '../../db/batches.js';
 import { forUpdate, type Sql } from '../../db/database.js';
 import { GovernanceError } from '../errors.js';
 import type { CampaignCounts, CampaignSnapshot, CampaignStatus, CampaignSummary, CampaignView, StageCounts } from './types.js';
@@ -59,7 +60,7 @@ export async function getCampaign(sql: Sql, id: string, lock = false): Promise<C
 /** Campaigns in a state, oldest first. */
 export async function campaignsIn(sql: Sql, statuses: readonly CampaignStatus[]): Promise<CampaignRecord[]> {
   const rows = await sql.query<CampaignRow>(
-    `SELECT ${COLUMNS} FROM review_campaigns WHERE status IN (${statuses.map(() => '?').join(', ')}) ORDER BY started, id`, [...statuses]);
+    `SELECT ${COLUMNS} FROM review_campaigns WHERE status IN (${placeholders(statuses.length)}) ORDER BY started, id`, [...statuses]);
   return rows.map(fromRow);
 }
 

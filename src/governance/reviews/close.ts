@@ -12,13 +12,11 @@
  * written and the campaign turns 'closed'. tick() finishes a close that stopped after (1).
  */
 import { recordAudit } from '../../audit/recorder.js';
-import type { Database } from '../../db/database.js';
-import type { GrantService } from '../../policy/grants.js';
 import { GovernanceError } from '../errors.js';
 import { campaignCounts, getCampaign, type CampaignRecord } from './campaigns.js';
 import { revokeGrants } from './decide.js';
 import { revocationTotals } from './report.js';
-import type { Actor, CampaignCounts, CampaignSummary } from './types.js';
+import type { Actor, CampaignCounts, CampaignSummary, ReviewDeps } from './types.js';
 
 /** Who decides the undecided items at close. */
 export const CLOSE_ACTOR = 'system:review-close';
@@ -38,13 +36,6 @@ export interface Progress {
   by?: string;
   decidedAtClose?: number;
   history?: StageHistory[];
-}
-
-/** What closing needs from the service. */
-export interface CloseDeps {
-  db: Database;
-  grants: GrantService;
-  clock: () => Date;
 }
 
 /** The summary of a closed campaign from its final counts and the advance history. */
@@ -71,7 +62,7 @@ export function summarize(record: CampaignRecord, counts: CampaignCounts, progre
  * Closes a running campaign (or, with `resume`, finishes one left 'closing'). Refused (conflict)
  * for a campaign that is closed, failed, still starting or advancing.
  */
-export async function closeCampaign(deps: CloseDeps, campaignId: string, by: Actor, resume = false): Promise<void> {
+export async function closeCampaign(deps: ReviewDeps, campaignId: string, by: Actor, resume = false): Promise<void> {
   const { db } = deps;
   const now = deps.clock();
   const progress = await db.transaction(async (tx) => {
@@ -99,7 +90,6 @@ export async function closeCampaign(deps: CloseDeps, campaignId: string, by: Act
   // Revocations: every revoke decision whose grant is still there, in item order.
   let after = 0;
   let revoked = 0;
-  let failed = 0;
   let firstError: string | undefined;
   for (;;) {
     const rows = await db.query<{ id: number | string; grant_id: string }>(
@@ -108,7 +98,6 @@ export async function closeCampaign(deps: CloseDeps, campaignId: string, by: Act
     if (rows.length === 0) break;
     const outcome = await revokeGrants(deps.grants, rows.map((r) => r.grant_id), { actor: CLOSE_ACTOR, ...(by.requestId !== undefined && { requestId: by.requestId }) });
     revoked += outcome.revoked;
-    failed += outcome.failed;
     firstError ??= outcome.firstError;
     after = Number(rows[rows.length - 1]!.id);
   }

@@ -10,12 +10,14 @@
  * definition that applies them at the end.
  */
 import { recordAudit } from '../../audit/recorder.js';
+import { placeholders } from '../../db/batches.js';
 import { forUpdate, type Database } from '../../db/database.js';
 import type { GrantService } from '../../policy/grants.js';
 import { PolicyError } from '../../policy/model.js';
+import type { ReviewStage } from '../definitions.js';
 import { GovernanceError } from '../errors.js';
 import { ITEM_ROW_COLUMNS, type ItemRow } from './items.js';
-import { resolvePeople } from './reviewers.js';
+import { namedReviewers } from './reviewers.js';
 import { UNASSIGNED, type Actor, type CampaignSnapshot, type Decision } from './types.js';
 
 /** Items one call may decide. */
@@ -71,31 +73,30 @@ export async function decideItems(
   const isAdmin = by.scopes?.includes('iam-admin') ?? false;
 
   const toRevoke = await db.transaction(async (tx) => {
-    const columns = ITEM_ROW_COLUMNS.split(', ').map((c) => `i.${c}`).join(', ');
     const rows = await tx.query<DecideRow>(
-      `SELECT ${columns}, c.status AS c_status, c.stage AS c_stage, c.definition AS c_definition, g.source AS grant_source
+      `SELECT ${ITEM_ROW_COLUMNS}, c.status AS c_status, c.stage AS c_stage, c.definition AS c_definition, g.source AS grant_source
        FROM review_items i JOIN review_campaigns c ON c.id = i.campaign_id LEFT JOIN grants g ON g.id = i.grant_id
-       WHERE i.id IN (${ids.map(() => '?').join(', ')})${forUpdate(tx.dialect)}`, ids);
+       WHERE i.id IN (${placeholders(ids.length)})${forUpdate(tx.dialect)}`, ids);
     const found = new Set(rows.map((r) => Number(r.id)));
     const missing = ids.filter((id) => !found.has(id));
     if (missing.length > 0) throw new GovernanceError('notFound', `review item${missing.length > 1 ? 's' : ''} ${missing.slice(0, 20).join(', ')} do${missing.length > 1 ? '' : 'es'} not exist`, { items: missing.slice(0, 100) });
 
-    // Named people of each campaign's current stage, resolved once per campaign.
-    const named = new Map<string, ReadonlySet<string>>();
+    // Each campaign's definition, and the named people of its current stage.
     const snapshots = new Map<string, CampaignSnapshot>();
+    const stages: Array<{ id: string; stage: ReviewStage | undefined }> = [];
     for (const row of rows) {
       if (snapshots.has(row.campaign_id)) continue;
       const snapshot = JSON.parse(row.c_definition) as CampaignSnapshot;
       snapshots.set(row.campaign_id, snapshot);
-      const stage = snapshot.definition.stages[Number(row.c_stage)];
-      named.set(row.campaign_id, stage?.reviewer === 'people' ? new Set((await resolvePeople(tx, stage.people ?? [])).values()) : new Set());
+      stages.push({ id: row.campaign_id, stage: snapshot.definition.stages[Number(row.c_stage)] });
     }
+    const named = await namedReviewers(tx, stages);
     const me = by.identityId;
     const mayDecide = (row: DecideRow) => {
       if (me !== null && row.identity_id === me) return false;
       if (row.reviewer_id === UNASSIGNED) return isAdmin;
       if (me === null) return false;
-      return row.reviewer_id === me || (Number(row.stage) === Number(row.c_stage) && named.get(row.campaign_id)!.has(me));
+      return row.reviewer_id === me || (Number(row.stage) === Number(row.c_stage) && named.get(row.campaign_id)?.has(me) === true);
     };
     const refused = rows.filter((r) => !mayDecide(r)).map((r) => Number(r.id));
     if (refused.length > 0) {
@@ -121,7 +122,7 @@ export async function decideItems(
 
     const decidedBy = me ?? by.actor;
     const changed = await tx.execute(
-      `UPDATE review_items SET decision = ?, comment = ?, decided_by = ?, decided_at = ? WHERE id IN (${ids.map(() => '?').join(', ')}) AND decision IS NULL`,
+      `UPDATE review_items SET decision = ?, comment = ?, decided_by = ?, decided_at = ? WHERE id IN (${placeholders(ids.length)}) AND decision IS NULL`,
       [input.decision, comment, decidedBy, now, ...ids]);
     if (changed !== ids.length) throw new GovernanceError('conflict', 'some of these items were decided meanwhile; read them again');
     const byCampaign = new Map<string, number[]>();

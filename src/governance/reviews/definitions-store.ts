@@ -5,7 +5,7 @@
  */
 import { recordAudit } from '../../audit/recorder.js';
 import type { Config } from '../../config/index.js';
-import { forUpdate, uniqueViolation, type Database } from '../../db/database.js';
+import { forUpdate, uniqueViolation, type Database, type Sql } from '../../db/database.js';
 import type { ChangeContext } from '../../identity/resources.js';
 import { describeIssues } from '../../policy/model.js';
 import { campaignDefinition, campaignName, type CampaignDefinition } from '../definitions.js';
@@ -29,6 +29,14 @@ interface DefinitionRow {
   updated: string;
 }
 
+const COLUMNS = 'name, definition, created_by, created, updated';
+
+/** The stored definition of this name; with `lock`, its row stays locked until the transaction ends. */
+async function storedRow(sql: Sql, name: string, lock = false): Promise<DefinitionRow | undefined> {
+  const [row] = await sql.query<DefinitionRow>(`SELECT ${COLUMNS} FROM review_definitions WHERE name = ?${lock ? forUpdate(sql.dialect) : ''}`, [name]);
+  return row;
+}
+
 function fromRow(row: DefinitionRow): DefinitionView {
   return {
     name: row.name, source: 'api', definition: campaignDefinition.parse(JSON.parse(row.definition)),
@@ -48,7 +56,7 @@ export class ReviewDefinitions {
   /** Every definition: the config's first, then the stored ones, each by name. */
   async list(): Promise<DefinitionView[]> {
     const configured = Object.keys(this.config.reviews.campaigns).sort().map((name) => this.fromConfig(name)!);
-    const rows = await this.db.query<DefinitionRow>('SELECT name, definition, created_by, created, updated FROM review_definitions ORDER BY name');
+    const rows = await this.db.query<DefinitionRow>(`SELECT ${COLUMNS} FROM review_definitions ORDER BY name`);
     return [...configured, ...rows.map(fromRow)];
   }
 
@@ -56,7 +64,7 @@ export class ReviewDefinitions {
   async find(name: string): Promise<DefinitionView | undefined> {
     const configured = this.fromConfig(name);
     if (configured) return configured;
-    const [row] = await this.db.query<DefinitionRow>('SELECT name, definition, created_by, created, updated FROM review_definitions WHERE name = ?', [name]);
+    const row = await storedRow(this.db, name);
     return row && fromRow(row);
   }
 
@@ -76,7 +84,7 @@ export class ReviewDefinitions {
     const now = this.clock().toISOString();
     const text = JSON.stringify(parsed.data);
     const write = () => this.db.transaction(async (tx) => {
-      const [existing] = await tx.query<DefinitionRow>(`SELECT name, definition, created_by, created, updated FROM review_definitions WHERE name = ?${forUpdate(tx.dialect)}`, [name]);
+      const existing = await storedRow(tx, name, true);
       if (existing) {
         await tx.execute('UPDATE review_definitions SET definition = ?, updated = ? WHERE name = ?', [text, now, name]);
       } else {
@@ -104,7 +112,7 @@ export class ReviewDefinitions {
   async delete(name: string, ctx: ChangeContext): Promise<void> {
     if (this.fromConfig(name)) throw new GovernanceError('conflict', `review definition ${name} comes from the config file and cannot be deleted through the API`);
     await this.db.transaction(async (tx) => {
-      const [existing] = await tx.query<DefinitionRow>(`SELECT name, definition, created_by, created, updated FROM review_definitions WHERE name = ?${forUpdate(tx.dialect)}`, [name]);
+      const existing = await storedRow(tx, name, true);
       if (!existing) throw new GovernanceError('notFound', `review definition ${name} does not exist`);
       await tx.execute('DELETE FROM review_definitions WHERE name = ?', [name]);
       await recordAudit(tx, {

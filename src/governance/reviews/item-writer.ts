@@ -1,12 +1,13 @@
 /*
- * Writing review items in bulk: rows gathered in a flat buffer and inserted with multi-row
- * INSERTs, one transaction per flush, so a million items never become a million objects and a
- * transaction never holds SQLite's connection (or InnoDB's locks) for long.
+ * Writing review items in bulk (and deleting them again): rows gathered in a buffer and inserted
+ * with multi-row INSERTs, one transaction per flush, so only a flush's rows are ever in memory and
+ * a transaction never holds SQLite's connection (or InnoDB's locks) for long.
  */
+import { insertRows } from '../../db/batches.js';
 import type { Database } from '../../db/database.js';
 import type { Catalog } from '../../policy/catalog.js';
 import type { SodEvaluator } from '../../policy/sod.js';
-import type { ItemContext, SodConflict } from './types.js';
+import { UNASSIGNED, type ItemContext, type SodConflict } from './types.js';
 import type { GrantRow } from '../../policy/grants.js';
 
 /** The review_items columns an item is written with, in the order `add` takes them. */
@@ -17,8 +18,7 @@ const ROWS_PER_STATEMENT = 1000;
 
 /** Buffers item rows and writes them; counts what it wrote per reviewer. */
 export class ItemWriter {
-  private values: unknown[] = [];
-  private pending = 0;
+  private rows: unknown[][] = [];
   /** rows written so far */
   written = 0;
   /** reviewer id → items assigned in what was written */
@@ -28,36 +28,38 @@ export class ItemWriter {
 
   /** Rows waiting for the next flush. */
   get buffered(): number {
-    return this.pending;
+    return this.rows.length;
   }
 
   /** Adds one item. */
   add(identityId: string, grantId: string, item: string, reviewerId: string, reason: string, context: string): void {
-    this.values.push(this.campaignId, this.stage, identityId, grantId, item, reviewerId, reason, context);
-    this.pending++;
+    this.rows.push([this.campaignId, this.stage, identityId, grantId, item, reviewerId, reason, context]);
     this.perReviewer.set(reviewerId, (this.perReviewer.get(reviewerId) ?? 0) + 1);
   }
 
   /** Writes every buffered row in one transaction. */
   async flush(): Promise<void> {
-    if (this.pending === 0) return;
-    const values = this.values;
-    const rows = this.pending;
-    this.values = [];
-    this.pending = 0;
-    const width = ITEM_COLUMNS.length;
-    const head = `INSERT INTO review_items (${ITEM_COLUMNS.join(', ')}) VALUES `;
-    const one = `(${ITEM_COLUMNS.map(() => '?').join(', ')})`;
-    const size = ROWS_PER_STATEMENT;
-    const full = head + Array.from({ length: size }, () => one).join(', ');
-    await this.db.transaction(async (tx) => {
-      for (let at = 0; at < rows; at += size) {
-        const n = Math.min(size, rows - at);
-        const sql = n === size ? full : head + Array.from({ length: n }, () => one).join(', ');
-        await tx.execute(sql, values.slice(at * width, (at + n) * width));
-      }
-    });
-    this.written += rows;
+    if (this.rows.length === 0) return;
+    const rows = this.rows;
+    this.rows = [];
+    await this.db.transaction((tx) => insertRows(tx, 'review_items', ITEM_COLUMNS, rows, ROWS_PER_STATEMENT));
+    this.written += rows.length;
+  }
+
+  /** One notice per reviewer of the written items, with their count; the unassigned left out. */
+  notices(): Array<{ reviewerId: string; count: number }> {
+    return [...this.perReviewer].filter(([id]) => id !== UNASSIGNED).map(([reviewerId, count]) => ({ reviewerId, count }));
+  }
+}
+
+/** Deletes a campaign's items (of one stage, when given) in batches: a failed start's, or a half-written advance's. */
+export async function deleteItems(db: Database, campaignId: string, stage?: number): Promise<void> {
+  const where = `campaign_id = ?${stage === undefined ? '' : ' AND stage = ?'}`;
+  const params = stage === undefined ? [campaignId] : [campaignId, stage];
+  for (;;) {
+    const rows = await db.query<{ id: number | string }>(`SELECT id FROM review_items WHERE ${where} ORDER BY id LIMIT 10000`, params);
+    if (rows.length === 0) return;
+    await db.execute(`DELETE FROM review_items WHERE ${where} AND id <= ?`, [...params, rows[rows.length - 1]!.id]);
   }
 }
 

@@ -6,7 +6,7 @@ import { chunks, placeholders } from '../../db/batches.js';
 import type { Sql } from '../../db/database.js';
 import { campaignsIn } from './campaigns.js';
 import { contextOf } from './item-writer.js';
-import { resolvePeople } from './reviewers.js';
+import { namedReviewers } from './reviewers.js';
 import { UNASSIGNED, type Decision, type ReviewerReason, type ReviewItemView } from './types.js';
 
 /** A review_items row. */
@@ -26,8 +26,8 @@ export interface ItemRow {
   context: string | null;
 }
 
-/** The review_items columns an ItemRow holds. */
-export const ITEM_ROW_COLUMNS = 'id, campaign_id, stage, identity_id, grant_id, item, reviewer_id, reviewer_reason, decision, comment, decided_by, decided_at, context';
+/** The review_items columns an ItemRow holds, of the table aliased `i`. */
+export const ITEM_ROW_COLUMNS = 'i.id, i.campaign_id, i.stage, i.identity_id, i.grant_id, i.item, i.reviewer_id, i.reviewer_reason, i.decision, i.comment, i.decided_by, i.decided_at, i.context';
 
 /** How a person is shown. */
 export interface Names {
@@ -74,15 +74,10 @@ export async function itemViews(sql: Sql, rows: readonly ItemRow[]): Promise<Rev
 }
 
 /** The running campaigns whose current stage names `identityId` among its people: campaign id → stage. */
-export async function namedStages(sql: Sql, identityId: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const campaign of await campaignsIn(sql, ['running'])) {
-    const stage = campaign.snapshot.definition.stages[campaign.stage];
-    if (stage?.reviewer !== 'people') continue;
-    const resolved = await resolvePeople(sql, stage.people ?? []);
-    if ([...resolved.values()].includes(identityId)) out.set(campaign.id, campaign.stage);
-  }
-  return out;
+async function namedStages(sql: Sql, identityId: string): Promise<Map<string, number>> {
+  const running = await campaignsIn(sql, ['running']);
+  const named = await namedReviewers(sql, running.map((c) => ({ id: c.id, stage: c.snapshot.definition.stages[c.stage] })));
+  return new Map(running.filter((c) => named.get(c.id)?.has(identityId)).map((c) => [c.id, c.stage]));
 }
 
 /**
@@ -107,9 +102,8 @@ export async function itemsFor(
     params.push(page.after);
   }
   const limit = Math.min(Math.max(Math.trunc(page.limit) || 1, 1), 1000);
-  const columns = ITEM_ROW_COLUMNS.split(', ').map((c) => `i.${c}`).join(', ');
   const rows = await sql.query<ItemRow>(
-    `SELECT ${columns} FROM review_items i JOIN review_campaigns c ON c.id = i.campaign_id WHERE ${where.join(' AND ')} ORDER BY i.id LIMIT ${limit + 1}`, params);
+    `SELECT ${ITEM_ROW_COLUMNS} FROM review_items i JOIN review_campaigns c ON c.id = i.campaign_id WHERE ${where.join(' AND ')} ORDER BY i.id LIMIT ${limit + 1}`, params);
   const items = await itemViews(sql, rows.slice(0, limit));
   return rows.length > limit ? { items, next: items[items.length - 1]!.id } : { items };
 }

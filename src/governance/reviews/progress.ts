@@ -16,15 +16,15 @@ import { recordAudit } from '../../audit/recorder.js';
 import type { Config } from '../../config/index.js';
 import { chunks, placeholders } from '../../db/batches.js';
 import type { Database, Transaction } from '../../db/database.js';
+import { daysAfter } from '../../lifecycle/dates.js';
 import { CatalogCache } from '../../policy/catalog.js';
 import type { Progress } from './close.js';
 import { getCampaign, type CampaignRecord } from './campaigns.js';
-import { ItemWriter } from './item-writer.js';
+import { deleteItems, ItemWriter } from './item-writer.js';
 import { mailReviewers, reviewMailKey, type MailCampaign, type Notice } from './mails.js';
 import { activeManagers, managementChains, personRefs, resolvePeople, ReviewerResolver, upTheChain } from './reviewers.js';
 import { resolveScope } from './scope.js';
-import { stageEnd } from './start.js';
-import { UNASSIGNED } from './types.js';
+import { UNASSIGNED, type ReviewDeps } from './types.js';
 
 const DAY_MS = 86_400_000;
 const PAGE = 5000;
@@ -32,37 +32,21 @@ const FLUSH_ROWS = 10_000;
 /** The actor of what time does to a campaign. */
 export const TICK_ACTOR = 'system:review-tick';
 
-/** What the progress steps need from the service. */
-export interface ProgressDeps {
-  db: Database;
-  config: Config;
-  clock: () => Date;
-}
-
 /** When the campaign's current stage started. */
-export function stageStart(campaign: CampaignRecord): Date {
+function stageStart(campaign: CampaignRecord): Date {
   const days = campaign.snapshot.definition.stages[campaign.stage]?.durationDays ?? 0;
-  return new Date(Date.parse(campaign.stageEnds) - days * DAY_MS);
+  return daysAfter(new Date(campaign.stageEnds), -days);
 }
 
 function mailCampaign(campaign: CampaignRecord, stage = campaign.stage, stageEnds = campaign.stageEnds): MailCampaign {
   return { id: campaign.id, name: campaign.name, stage, stages: campaign.stages, stageEnds };
 }
 
-/** Deletes the rows of one stage (a half-written advance's), in batches. */
-async function deleteStage(db: Database, campaignId: string, stage: number): Promise<void> {
-  for (;;) {
-    const rows = await db.query<{ id: number | string }>('SELECT id FROM review_items WHERE campaign_id = ? AND stage = ? ORDER BY id LIMIT 10000', [campaignId, stage]);
-    if (rows.length === 0) return;
-    await db.execute('DELETE FROM review_items WHERE campaign_id = ? AND stage = ? AND id <= ?', [campaignId, stage, rows[rows.length - 1]!.id]);
-  }
-}
-
 /**
  * Moves a running campaign whose stage is over to its next stage (or redoes an advance that
  * stopped, with `resume`). Returns the items carried, or undefined when another caller got there first.
  */
-export async function advanceCampaign(deps: ProgressDeps, campaignId: string, resume = false): Promise<number | undefined> {
+export async function advanceCampaign(deps: ReviewDeps, campaignId: string, resume = false): Promise<number | undefined> {
   const { db, config } = deps;
   const now = deps.clock();
   const claimed = await db.transaction(async (tx) => {
@@ -79,7 +63,7 @@ export async function advanceCampaign(deps: ProgressDeps, campaignId: string, re
   const from = campaign.stage;
   const to = from + 1;
   const definition = campaign.snapshot.definition;
-  await deleteStage(db, campaignId, to);
+  await deleteItems(db, campaignId, to);
 
   const { catalog } = await CatalogCache.of(db).read(db);
   const managers = await activeManagers(db);
@@ -116,7 +100,7 @@ export async function advanceCampaign(deps: ProgressDeps, campaignId: string, re
   }
   await writer.flush();
 
-  const ends = stageEnd(now, definition.stages[to]!.durationDays);
+  const ends = daysAfter(now, definition.stages[to]!.durationDays).toISOString();
   const history = [...(progress.history ?? []).filter((h) => h.stage !== from), { stage: from, carried: writer.written, dropped }];
   await db.transaction(async (tx) => {
     const changed = await tx.execute(
@@ -127,8 +111,7 @@ export async function advanceCampaign(deps: ProgressDeps, campaignId: string, re
       actor: TICK_ACTOR, action: 'review.advance', targetType: 'review_campaign', targetId: campaignId,
       details: { name: campaign.name, stage: to, items: writer.written, dropped, stageEnds: ends },
     });
-    const notices = [...writer.perReviewer].filter(([id]) => id !== UNASSIGNED).map(([reviewerId, count]) => ({ reviewerId, count }));
-    await mailReviewers(tx, 'started', mailCampaign(campaign, to, ends), notices,
+    await mailReviewers(tx, 'started', mailCampaign(campaign, to, ends), writer.notices(),
       { now, linkTtlHours: config.governance.linkTtlHours, dedupe: (n) => reviewMailKey(campaignId, to, 'started', n.reviewerId) });
   });
   return writer.written;
@@ -143,10 +126,10 @@ async function undecidedPerReviewer(db: Database, campaign: CampaignRecord, unes
 }
 
 /** Escalates the current stage's undecided items once escalationDays have passed; returns how many moved. */
-export async function escalate(deps: ProgressDeps, campaign: CampaignRecord): Promise<number> {
+export async function escalate(deps: ReviewDeps, campaign: CampaignRecord): Promise<number> {
   const days = campaign.snapshot.definition.escalationDays;
   const now = deps.clock();
-  if (days === undefined || now.getTime() < stageStart(campaign).getTime() + days * DAY_MS) return 0;
+  if (days === undefined || now.getTime() < daysAfter(stageStart(campaign), days).getTime()) return 0;
   const pending = await undecidedPerReviewer(deps.db, campaign, true);
   if (pending.size === 0) return 0;
   const chains = await managementChains(deps.db, pending.keys(), 1);
@@ -185,7 +168,7 @@ export async function escalate(deps: ProgressDeps, campaign: CampaignRecord): Pr
  * stage ending within N days, so a tick that comes late sends one reminder, not several.
  * Returns the mails newly queued.
  */
-export async function remind(deps: ProgressDeps, campaign: CampaignRecord): Promise<number> {
+export async function remind(deps: ReviewDeps, campaign: CampaignRecord): Promise<number> {
   const now = deps.clock();
   const left = Date.parse(campaign.stageEnds) - now.getTime();
   if (left <= 0) return 0;
@@ -223,8 +206,10 @@ export async function reassignLeavers(
   for (const row of rows) {
     const to = upTheChain(chains, row.reviewer_id, row.identity_id, leavers) ?? UNASSIGNED;
     const perCampaign = plan.get(row.campaign_id) ?? new Map<string, number[]>();
-    perCampaign.set(to, [...(perCampaign.get(to) ?? []), Number(row.id)]);
     plan.set(row.campaign_id, perCampaign);
+    const ids = perCampaign.get(to);
+    if (ids) ids.push(Number(row.id));
+    else perCampaign.set(to, [Number(row.id)]);
   }
   const names = leavers.size === 1 ? await tx.query<{ display_label: string | null; user_name: string }>('SELECT display_label, user_name FROM identities WHERE id = ?', [[...leavers][0]]) : [];
   const leaver = names[0] ? (names[0].display_label ?? names[0].user_name) : 'a reviewer';

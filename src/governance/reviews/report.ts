@@ -4,7 +4,7 @@
  * Streamed in item order, a thousand items per read, so a campaign of a million items is
  * reported in constant memory.
  */
-import { csvCell } from '../../audit/export.js';
+import { csvCell } from '../../audit/csv.js';
 import type { Sql } from '../../db/database.js';
 import { campaignCounts, campaignView, type CampaignRecord } from './campaigns.js';
 import { ITEM_ROW_COLUMNS, namesOf, type ItemRow } from './items.js';
@@ -56,10 +56,9 @@ export interface DecisionLine {
 /** Every item of a campaign as a decision line, in item order. */
 export async function* decisionLines(sql: Sql, campaignId: string): AsyncGenerator<DecisionLine> {
   let after = 0;
-  const columns = ITEM_ROW_COLUMNS.split(', ').map((c) => `i.${c}`).join(', ');
   for (;;) {
     const rows = await sql.query<ItemRow & { present: string | null }>(
-      `SELECT ${columns}, g.id AS present FROM review_items i LEFT JOIN grants g ON g.id = i.grant_id
+      `SELECT ${ITEM_ROW_COLUMNS}, g.id AS present FROM review_items i LEFT JOIN grants g ON g.id = i.grant_id
        WHERE i.campaign_id = ? AND i.id > ? ORDER BY i.id LIMIT ${PAGE}`, [campaignId, after]);
     if (rows.length === 0) return;
     const names = await namesOf(sql, rows.flatMap((r) => [r.identity_id, r.reviewer_id, ...(r.decided_by === null ? [] : [r.decided_by])]));

@@ -61,6 +61,16 @@ export async function resolvePeople(sql: Sql, refs: Iterable<string>): Promise<M
   return out;
 }
 
+/**
+ * The active people each campaign's current stage names, for the campaigns whose current stage is
+ * a people stage (the others are left out); one read for all of them.
+ */
+export async function namedReviewers(sql: Sql, campaigns: ReadonlyArray<{ id: string; stage: ReviewStage | undefined }>): Promise<Map<string, ReadonlySet<string>>> {
+  const named = campaigns.filter((c) => c.stage?.reviewer === 'people').map((c) => ({ id: c.id, people: c.stage!.people ?? [] }));
+  const resolved = await resolvePeople(sql, named.flatMap((c) => c.people));
+  return new Map(named.map((c) => [c.id, new Set(c.people.flatMap((p) => resolved.get(p) ?? []))]));
+}
+
 /** Every person reference a catalogue, the target owners and the stages may name. */
 export function personRefs(catalog: Catalog, targetOwners: Readonly<Record<string, string>>, stages: readonly ReviewStage[]): string[] {
   const refs = new Set<string>(Object.values(targetOwners));

@@ -9,7 +9,6 @@ import type { Config } from '../../config/index.js';
 import type { Database, Transaction } from '../../db/database.js';
 import type { ChangeContext } from '../../identity/resources.js';
 import type { GrantService } from '../../policy/grants.js';
-import { resolveIdentity } from '../../policy/identity-ref.js';
 import { GovernanceError } from '../errors.js';
 import { campaignCounts, campaignsIn, campaignView, getCampaign, listCampaigns } from './campaigns.js';
 import { closeCampaign, type Progress } from './close.js';
@@ -19,7 +18,7 @@ import { itemsFor } from './items.js';
 import { advanceCampaign, escalate, reassignLeavers, remind, TICK_ACTOR } from './progress.js';
 import { decisionsCsv, reportJson } from './report.js';
 import { failStart, startCampaign, type StartResult } from './start.js';
-import type { Actor, CampaignView, Decision, ReviewItemView } from './types.js';
+import { LIVE_STATUSES, type Actor, type CampaignView, type Decision, type ReviewDeps, type ReviewItemView } from './types.js';
 
 export type { Actor, CampaignView, ReviewItemView } from './types.js';
 
@@ -32,14 +31,16 @@ export class ReviewService {
   /** campaign definitions: config and API */
   readonly definitions: ReviewDefinitions;
   private storedScheduled: { name: string; schedule: string }[] = [];
+  private readonly deps: ReviewDeps;
 
   constructor(
     private readonly db: Database,
     private readonly config: Config,
-    private readonly grants: GrantService,
+    grants: GrantService,
     private readonly clock: () => Date = () => new Date(),
   ) {
     this.definitions = new ReviewDefinitions(db, config, clock);
+    this.deps = { db, config, grants, clock };
   }
 
   /**
@@ -47,16 +48,13 @@ export class ReviewService {
    * scope, assigned to the first stage's reviewer, and a mail to each reviewer. Refused while a
    * campaign of the same definition is still under way (conflict).
    */
-  async start(name: string, by: Actor, options: { onProgress?: (done: number, total: number) => void } = {}): Promise<CampaignView> {
-    const found = await this.definitions.get(name);
-    const result = await startCampaign({ db: this.db, config: this.config, clock: this.clock }, found, by, options.onProgress);
-    return this.get(result.id);
+  async start(name: string, by: Actor): Promise<CampaignView> {
+    return this.get((await this.startWithCounts(name, by)).id);
   }
 
   /** start() with the counts of what it made, for the CLI and the benchmark. */
   async startWithCounts(name: string, by: Actor, options: { onProgress?: (done: number, total: number) => void } = {}): Promise<StartResult> {
-    const found = await this.definitions.get(name);
-    return startCampaign({ db: this.db, config: this.config, clock: this.clock }, found, by, options.onProgress);
+    return startCampaign(this.deps, await this.definitions.get(name), by, options.onProgress);
   }
 
   /** A scheduled start (actor system:review-schedule): skipped, returning null, while the last campaign of the definition is still under way. */
@@ -88,12 +86,12 @@ export class ReviewService {
 
   /** Keep or revoke items, all or none (see decide.ts for who may, and when). */
   async decide(itemIds: number[], decision: { decision: Decision; comment?: string }, by: Actor): Promise<DecideResult> {
-    return decideItems(this.db, this.grants, this.clock, itemIds, decision, by);
+    return decideItems(this.db, this.deps.grants, this.clock, itemIds, decision, by);
   }
 
   /** Closes a running campaign now: undecided items get the definition's outcome, revocations are carried out. */
   async close(campaignId: string, by: Actor): Promise<CampaignView> {
-    await closeCampaign(this.closeDeps(), campaignId, by);
+    await closeCampaign(this.deps, campaignId, by);
     return this.get(campaignId);
   }
 
@@ -112,8 +110,7 @@ export class ReviewService {
     const now = this.clock();
     const system: Actor = { identityId: null, actor: TICK_ACTOR };
     const out = { reminded: 0, escalated: 0, advanced: 0, closed: 0 };
-    const deps = { db: this.db, config: this.config, clock: this.clock };
-    for (const campaign of await campaignsIn(this.db, ['starting', 'running', 'advancing', 'closing'])) {
+    for (const campaign of await campaignsIn(this.db, LIVE_STATUSES)) {
       const since = Date.parse(((campaign.summary ?? {}) as Progress).since ?? campaign.started);
       if (campaign.status === 'starting') {
         if (now.getTime() - Date.parse(campaign.started) > STALE_MS) await failStart(this.db, campaign.id, 'the start did not finish (the process ended?)', TICK_ACTOR);
@@ -121,7 +118,7 @@ export class ReviewService {
       }
       if (campaign.status === 'closing') {
         if (now.getTime() - since > RESUME_MS) {
-          await closeCampaign(this.closeDeps(), campaign.id, system, true);
+          await closeCampaign(this.deps, campaign.id, system, true);
           out.closed++;
         }
         continue;
@@ -138,18 +135,14 @@ export class ReviewService {
         }
         continue;
       }
-      out.escalated += await escalate(deps, campaign);
-      out.reminded += await remind(deps, campaign);
+      out.escalated += await escalate(this.deps, campaign);
+      out.reminded += await remind(this.deps, campaign);
     }
     return out;
   }
 
-  private closeDeps() {
-    return { db: this.db, grants: this.grants, clock: this.clock };
-  }
-
   private async advanceOrClose(id: string, by: Actor, resume: boolean, out: { advanced: number; closed: number }): Promise<void> {
-    const carried = await advanceCampaign({ db: this.db, config: this.config, clock: this.clock }, id, resume);
+    const carried = await advanceCampaign(this.deps, id, resume);
     if (carried === undefined) return;
     out.advanced++;
     // Nothing was kept: no one has anything to review in the next stage.
@@ -158,7 +151,7 @@ export class ReviewService {
 
   private async closeQuietly(id: string, by: Actor, out: { closed: number }): Promise<void> {
     try {
-      await closeCampaign(this.closeDeps(), id, by);
+      await closeCampaign(this.deps, id, by);
       out.closed++;
     } catch (err) {
       // Closed by hand meanwhile.
@@ -172,8 +165,7 @@ export class ReviewService {
    * in this process).
    */
   scheduledDefinitions(): { name: string; schedule: string }[] {
-    const configured = this.definitions.configScheduled();
-    return [...configured, ...this.storedScheduled.filter((s) => !configured.some((c) => c.name === s.name))];
+    return [...this.definitions.configScheduled(), ...this.storedScheduled];
   }
 
   /** Reads the stored definitions' schedules again; returns scheduledDefinitions(). */
@@ -199,13 +191,5 @@ export class ReviewService {
   /** Reassigns the undecided items of these leavers (in their transaction); the lifecycle calls it for leavers. */
   async leaversLeft(tx: Transaction, identityIds: readonly string[], ctx: ChangeContext): Promise<void> {
     await reassignLeavers(tx, this.config, identityIds, ctx, this.clock());
-  }
-
-  /** The Actor for a CLI command run `--as` a person (userName or id), or for nobody. */
-  async cliActor(actor: string, as?: string): Promise<Actor> {
-    if (as === undefined) return { identityId: null, actor };
-    const identity = await resolveIdentity(this.db, as);
-    if (!identity) throw new GovernanceError('notFound', `identity ${as} does not exist`);
-    return { identityId: identity.id, actor };
   }
 }

@@ -16,19 +16,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../../audit/recorder.js';
-import type { Config } from '../../config/index.js';
 import { chunks, placeholders } from '../../db/batches.js';
 import { forUpdate, type Database, type Sql } from '../../db/database.js';
+import { daysAfter } from '../../lifecycle/dates.js';
 import { CatalogCache } from '../../policy/catalog.js';
 import { inForceAt } from '../../policy/grants.js';
 import { SodEvaluator } from '../../policy/sod.js';
 import type { DefinitionView } from './definitions-store.js';
 import { GovernanceError } from '../errors.js';
-import { ContextBuilder, ItemWriter, type ScopedGrant } from './item-writer.js';
+import { ContextBuilder, deleteItems, ItemWriter, type ScopedGrant } from './item-writer.js';
 import { mailReviewers, reviewMailKey } from './mails.js';
-import { activeManagers, personRefs, resolvePeople, ReviewerResolver } from './reviewers.js';
+import { activeManagers, personRefs, resolvePeople, ReviewerResolver, type ManagerMap } from './reviewers.js';
 import { resolveScope, type ResolvedScope } from './scope.js';
-import { LIVE_STATUSES, UNASSIGNED, type Actor, type CampaignSnapshot } from './types.js';
+import { LIVE_STATUSES, UNASSIGNED, type Actor, type CampaignSnapshot, type ReviewDeps } from './types.js';
 
 /** Identities whose grants are read per query. */
 const IDENTITY_PAGE = 250;
@@ -37,14 +37,6 @@ const FLUSH_ROWS = 5_000;
 /** Flushes written at once (SQLite runs them one after another anyway). */
 const FLUSHES_IN_FLIGHT = 2;
 const ID_PAGE = 20_000;
-const DAY_MS = 86_400_000;
-
-/** What a start needs from the service. */
-export interface StartDeps {
-  db: Database;
-  config: Config;
-  clock: () => Date;
-}
 
 /** What a start made. */
 export interface StartResult {
@@ -55,13 +47,8 @@ export interface StartResult {
   unassigned: number;
 }
 
-/** When a stage that starts at `from` ends. */
-export function stageEnd(from: Date, days: number): string {
-  return new Date(from.getTime() + days * DAY_MS).toISOString();
-}
-
-/** The ids of the identities in scope, in id order. */
-async function scopeIdentities(sql: Sql, scope: ResolvedScope): Promise<string[]> {
+/** The ids of the identities in scope, in id order; `managers` already holds every active identity, in id order. */
+async function scopeIdentities(sql: Sql, scope: ResolvedScope, managers: ManagerMap): Promise<string[]> {
   let holders: Set<string> | undefined;
   if (scope.items !== undefined) {
     holders = new Set();
@@ -71,28 +58,15 @@ async function scopeIdentities(sql: Sql, scope: ResolvedScope): Promise<string[]
     }
     if (holders.size === 0) return [];
   }
+  if (scope.department === undefined) return [...managers.keys()].filter((id) => holders === undefined || holders.has(id));
   const out: string[] = [];
   let after = '';
   for (;;) {
-    const params: unknown[] = [after];
-    let where = 'active = 1 AND id > ?';
-    if (scope.department !== undefined) {
-      where += ' AND department = ?';
-      params.push(scope.department);
-    }
-    const rows = await sql.query<{ id: string }>(`SELECT id FROM identities WHERE ${where} ORDER BY id LIMIT ${ID_PAGE}`, params);
+    const rows = await sql.query<{ id: string }>(
+      `SELECT id FROM identities WHERE active = 1 AND id > ? AND department = ? ORDER BY id LIMIT ${ID_PAGE}`, [after, scope.department]);
     for (const row of rows) if (holders === undefined || holders.has(row.id)) out.push(row.id);
     if (rows.length < ID_PAGE) return out;
     after = rows[rows.length - 1]!.id;
-  }
-}
-
-/** Deletes a campaign's items in batches (a failed start's, so nothing else reads them). */
-export async function deleteItems(db: Database, campaignId: string): Promise<void> {
-  for (;;) {
-    const rows = await db.query<{ id: number | string }>('SELECT id FROM review_items WHERE campaign_id = ? ORDER BY id LIMIT 10000', [campaignId]);
-    if (rows.length === 0) return;
-    await db.execute('DELETE FROM review_items WHERE campaign_id = ? AND id <= ?', [campaignId, rows[rows.length - 1]!.id]);
   }
 }
 
@@ -110,7 +84,7 @@ export async function failStart(db: Database, campaignId: string, error: string,
 
 /** Starts a campaign of `found`; returns what it made. */
 export async function startCampaign(
-  deps: StartDeps, found: DefinitionView, by: Actor, onProgress?: (done: number, total: number) => void,
+  deps: ReviewDeps, found: DefinitionView, by: Actor, onProgress?: (done: number, total: number) => void,
 ): Promise<StartResult> {
   const { db, config } = deps;
   const now = deps.clock();
@@ -126,7 +100,7 @@ export async function startCampaign(
 
   const id = randomUUID();
   const snapshot: CampaignSnapshot = { definition, source: found.source, starterId: by.identityId };
-  const ends = stageEnd(now, definition.stages[0]!.durationDays);
+  const ends = daysAfter(now, definition.stages[0]!.durationDays).toISOString();
   await db.transaction(async (tx) => {
     const live = await tx.query<{ id: string }>(
       `SELECT id FROM review_campaigns WHERE name = ? AND status IN (${placeholders(LIVE_STATUSES.length)})${forUpdate(tx.dialect)}`, [found.name, ...LIVE_STATUSES]);
@@ -144,7 +118,7 @@ export async function startCampaign(
       catalog, managers, people, targetOwners: config.governance.targetOwners, starterId: by.identityId,
       ...(scope.target !== undefined && { scopeTarget: scope.target }),
     });
-    const identities = await scopeIdentities(db, scope);
+    const identities = await scopeIdentities(db, scope, managers);
     const hasSod = [...catalog.sodRules.values()].some((r) => r.enabled);
     const context = new ContextBuilder(catalog, hasSod ? await SodEvaluator.build(catalog) : undefined);
     const writer = new ItemWriter(db, id, 0);
@@ -188,7 +162,7 @@ export async function startCampaign(
     for (const flush of writing.splice(0)) await flush;
     await writer.flush();
 
-    const reviewers = [...writer.perReviewer].filter(([reviewerId]) => reviewerId !== UNASSIGNED);
+    const reviewers = writer.notices();
     const unassigned = writer.perReviewer.get(UNASSIGNED) ?? 0;
     await db.transaction(async (tx) => {
       const changed = await tx.execute("UPDATE review_campaigns SET status = 'running' WHERE id = ? AND status = 'starting'", [id]);
@@ -201,7 +175,7 @@ export async function startCampaign(
         },
       });
       await mailReviewers(tx, 'started', { id, name: found.name, stage: 0, stages: definition.stages.length, stageEnds: ends },
-        reviewers.map(([reviewerId, count]) => ({ reviewerId, count })),
+        reviewers,
         { now, linkTtlHours: config.governance.linkTtlHours, dedupe: (n) => reviewMailKey(id, 0, 'started', n.reviewerId) });
     });
     return { id, items: writer.written, identities: withItems, reviewers: reviewers.length, unassigned };

@@ -2,7 +2,18 @@
  * The nouns of access reviews as the service, the routes and the CLI see them: a campaign (one
  * run of a definition), its items (one per identity and grant, per stage) and who acts on them.
  */
+import type { Config } from '../../config/index.js';
+import type { Database } from '../../db/database.js';
+import type { GrantService } from '../../policy/grants.js';
 import type { CampaignDefinition } from '../definitions.js';
+
+/** What the campaign steps (start, progress, close) need from the service. */
+export interface ReviewDeps {
+  db: Database;
+  config: Config;
+  grants: GrantService;
+  clock: () => Date;
+}
 
 /** Who acts: the person (null for a system's token or a job), the audit actor and the token's scopes; shared with access requests. */
 export type { Actor } from '../requests/model.js';
@@ -60,7 +71,8 @@ export interface ReviewItemView {
  * next stage's items being written; closing: outcomes and revocations being applied; closed;
  * failed: the start failed and its items were deleted.
  */
-export type CampaignStatus = 'starting' | 'running' | 'advancing' | 'closing' | 'closed' | 'failed';
+export const CAMPAIGN_STATUSES = ['starting', 'running', 'advancing', 'closing', 'closed', 'failed'] as const;
+export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
 
 /** Statuses of a campaign that is not over. */
 export const LIVE_STATUSES: readonly CampaignStatus[] = ['starting', 'running', 'advancing', 'closing'];

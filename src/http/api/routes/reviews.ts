@@ -8,10 +8,12 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { campaignDefinition, campaignName } from '../../../governance/definitions.js';
 import { GovernanceError } from '../../../governance/errors.js';
+import { MAX_DECISIONS } from '../../../governance/reviews/decide.js';
+import { CAMPAIGN_STATUSES } from '../../../governance/reviews/types.js';
 import { resolveIdentity } from '../../../policy/identity-ref.js';
 import type { ApiDeps } from '../deps.js';
 import { API_PREFIX, defineRoute, type ApiCall, type ApiRoute } from '../route.js';
-import { pathText, requestSchema, responseSchema } from '../schemas.js';
+import { listOf, pathText, requestSchema, responseSchema } from '../schemas.js';
 
 const DefinitionInput = requestSchema('ReviewDefinitionInput', campaignDefinition);
 
@@ -26,14 +28,14 @@ const DefinitionSchema = responseSchema('ReviewDefinition', z.strictObject({
   updated: z.string().nullable(),
 }));
 
-const DefinitionList = responseSchema('ReviewDefinitionList', z.strictObject({ items: z.array(DefinitionSchema) }));
+const DefinitionList = listOf('ReviewDefinitionList', DefinitionSchema);
 
 const stageCounts = z.strictObject({ stage: z.int(), items: z.int(), kept: z.int(), revoked: z.int(), undecided: z.int() });
 
 const CampaignSchema = responseSchema('ReviewCampaign', z.strictObject({
   id: z.string(),
   name: z.string().describe('the definition it was started from'),
-  status: z.enum(['starting', 'running', 'advancing', 'closing', 'closed', 'failed']),
+  status: z.enum(CAMPAIGN_STATUSES),
   stage: z.int().describe('the stage under way, from 0'),
   stages: z.int(),
   description: z.string().nullable(),
@@ -80,7 +82,7 @@ const ItemPage = responseSchema('ReviewItemPage', z.strictObject({
 }));
 
 const DecisionInput = requestSchema('ReviewDecisionInput', z.strictObject({
-  items: z.array(z.int().min(1)).min(1).max(1000).describe('review item ids, all decided together or none'),
+  items: z.array(z.int().min(1)).min(1).max(MAX_DECISIONS).describe('review item ids, all decided together or none'),
   decision: z.enum(['keep', 'revoke']),
   comment: z.string().max(4000).optional(),
 }));
@@ -159,7 +161,7 @@ export function reviewRoutes(deps: ApiDeps): ApiRoute[] {
       summary: 'List review campaigns, newest first',
       query: z.strictObject({
         definition: z.string().min(1).max(64).optional().describe('only campaigns of this definition'),
-        status: z.enum(['starting', 'running', 'advancing', 'closing', 'closed', 'failed']).optional(),
+        status: z.enum(CAMPAIGN_STATUSES).optional(),
         limit: z.coerce.number().int().min(1).max(1000).default(100),
         after: z.string().min(1).max(128).optional().describe('the `next` of the previous page'),
       }),
