@@ -76,9 +76,8 @@ export function registerRequestCommands(program: Command, withServices: WithServ
           const who = await actingPerson(services, opts.as, actor());
           const awaiting = await services.requests.awaiting(who.identityId!);
           const involving = opts.awaiting ? [] : (await services.requests.list({ involving: who.identityId!, ...(opts.status !== undefined && { status: opts.status }) }, { limit })).requests;
-          const seen = new Set<string>();
+          // Disjoint lists: nobody is asked to decide a request they made or benefit from.
           list = [...awaiting.filter((r) => opts.status === undefined || r.status === opts.status), ...involving]
-            .filter((r) => !seen.has(r.id) && seen.add(r.id) !== undefined)
             .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0))
             .slice(0, limit);
         } else {

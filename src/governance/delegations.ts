@@ -11,13 +11,13 @@ import { recordAudit } from '../audit/recorder.js';
 import { chunks, placeholders } from '../db/batches.js';
 import { forUpdate, type Database, type Sql, type Transaction } from '../db/database.js';
 import type { ChangeContext } from '../identity/resources.js';
+import { daysAfter } from '../lifecycle/dates.js';
 import { identitiesById, resolveIdentity } from '../policy/identity-ref.js';
 import { GovernanceError } from './errors.js';
 import type { Actor } from './requests/model.js';
 
 /** The longest a delegation may last: a deputy stands in for an absence, not for good. */
 export const MAX_DELEGATION_DAYS = 366;
-const DAY_MS = 86_400_000;
 
 const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time such as 2026-12-31T00:00:00Z' });
 
@@ -62,7 +62,7 @@ export function delegationPeriod(from: string | undefined, until: string, now: D
   const end = new Date(until);
   if (end.getTime() <= start.getTime()) throw new GovernanceError('invalid', `until (${end.toISOString()}) must be after from (${start.toISOString()})`);
   if (end.getTime() <= now.getTime()) throw new GovernanceError('invalid', `until (${end.toISOString()}) is already past`);
-  if (end.getTime() - start.getTime() > MAX_DELEGATION_DAYS * DAY_MS) {
+  if (end.getTime() > daysAfter(start, MAX_DELEGATION_DAYS).getTime()) {
     throw new GovernanceError('invalid', `a delegation lasts at most ${MAX_DELEGATION_DAYS} days`, { maxDays: MAX_DELEGATION_DAYS });
   }
   return { from: start.toISOString(), until: end.toISOString() };

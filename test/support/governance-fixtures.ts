@@ -34,6 +34,9 @@ export interface PersonOptions {
 
 const CTX: ChangeContext = { actor: 'test:fixtures' };
 
+/** An owner as the policy stores it: a Person by userName, anything else as given. */
+const ownerName = (owner: Person | string | null | undefined) => (typeof owner === 'object' && owner !== null ? owner.userName : owner);
+
 /** The services the fixtures write through. */
 export type FixtureServices = Pick<AppServices, 'identities' | 'policyStore' | 'groups'>;
 
@@ -83,14 +86,14 @@ export function governanceFixtures(services: FixtureServices, suffix = randomByt
 
     /** A role (requestable unless told otherwise); `owner` may be a Person. */
     async createRole(input: Omit<RoleInput, 'owner'> & { owner?: Person | string | null }): Promise<string> {
-      const owner = typeof input.owner === 'object' && input.owner !== null ? input.owner.userName : input.owner;
+      const owner = ownerName(input.owner);
       await services.policyStore.putRole({ requestable: true, ...input, ...(owner !== undefined && { owner }) }, CTX);
       return `role:${input.name}`;
     },
 
     /** An SoD rule; `owner` may be a Person. */
     async createSodRule(input: Omit<SodRuleInput, 'owner'> & { owner?: Person | string | null }): Promise<string> {
-      const owner = typeof input.owner === 'object' && input.owner !== null ? input.owner.userName : input.owner;
+      const owner = ownerName(input.owner);
       await services.policyStore.putSodRule({ ...input, ...(owner !== undefined && { owner }) }, CTX);
       return input.name;
     },

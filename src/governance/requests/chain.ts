@@ -8,11 +8,12 @@
 import type { Config } from '../../config/index.js';
 import type { Sql } from '../../db/database.js';
 import type { Catalog } from '../../policy/catalog.js';
-import { identitiesById, resolveIdentity } from '../../policy/identity-ref.js';
+import { identitiesById } from '../../policy/identity-ref.js';
 import { parseItem } from '../../policy/model.js';
 import type { SodService } from '../../policy/sod.js';
 import type { SodOwnerStage, StoredStage } from './model.js';
 import type { ApprovalStage } from '../definitions.js';
+import { resolvePeople, targetsOf } from '../reviews/reviewers.js';
 
 /** What stage resolution needs to know about a request. */
 export interface StageSubject {
@@ -72,25 +73,10 @@ async function candidatesOf(ctx: ChainContext, subject: StageSubject, stage: App
   }
 }
 
-/** The identity ids that userNames or ids name; unknown ones are left out. */
+/** The identity ids that userNames or ids name, in one read; unknown and inactive ones are left out. */
 async function refs(sql: Sql, names: ReadonlyArray<string | null | undefined>): Promise<string[]> {
-  const out: string[] = [];
-  for (const name of names) {
-    if (!name) continue;
-    const identity = await resolveIdentity(sql, name);
-    if (identity) out.push(identity.id);
-  }
-  return out;
-}
-
-/** The targets an item reaches: an entitlement's own, or those of every entitlement a role gives. */
-export function targetsOf(catalog: Catalog, item: string): string[] {
-  const targets = new Set<string>();
-  for (const { item: reached } of catalog.closure(item)) {
-    const ref = parseItem(reached);
-    if (ref?.kind === 'entitlement') targets.add(ref.target);
-  }
-  return [...targets].sort();
+  const ids = await resolvePeople(sql, names.filter((name): name is string => !!name));
+  return [...ids.values()];
 }
 
 /** An SoD rule granting the item would break, whether an exception covers it, and who may approve one. */

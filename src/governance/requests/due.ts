@@ -8,15 +8,16 @@ import { recordAudit, type AuditEntry } from '../../audit/recorder.js';
 import type { Config } from '../../config/index.js';
 import { chunks, placeholders } from '../../db/batches.js';
 import type { Database, Transaction } from '../../db/database.js';
+import { daysAfter } from '../../lifecycle/dates.js';
 import { queueMail, type QueuedMail } from '../../notify/mail-queue.js';
 import { recipients } from '../../notify/recipients.js';
-import { addDays } from './model.js';
+import { managementChains } from '../reviews/reviewers.js';
 import { escalatedMail, expiredMail, expiringMail, reachable, type LinkMaker, type MailRequest } from './mails.js';
-import { closeOpenTasks, insertTasks, saveRequest, selectRequests, tasksOf, type RequestRecord } from './records.js';
+import { closeOpenTasks, insertTasks, saveRequest, selectRequests, tasksOf, type RequestRecord, type TaskRecord } from './records.js';
 import { mailRequest, newTask } from './workflow.js';
 
 /** The actor the governance job acts as. */
-export const GOVERNANCE_ACTOR = 'system:governance';
+const GOVERNANCE_ACTOR = 'system:governance';
 
 /** What a run works with: the database, the settings, the time it runs at, and how links are signed. */
 export interface DueContext {
@@ -35,8 +36,9 @@ export async function processDue(c: DueContext): Promise<{ escalated: number; ex
   return { escalated: await escalate(c), expired: await expire(c) };
 }
 
-function ctxOf(c: DueContext) {
-  return { actor: GOVERNANCE_ACTOR, requestId: `schedule:${c.now.toISOString()}` };
+/** The audit actor and request id of the governance job's run at `now`. */
+export function jobContext(now: Date): { actor: string; requestId: string } {
+  return { actor: GOVERNANCE_ACTOR, requestId: `schedule:${now.toISOString()}` };
 }
 
 async function escalate(c: DueContext): Promise<number> {
@@ -62,31 +64,33 @@ async function escalateBatch(tx: Transaction, c: DueContext, dueTasks: ReadonlyS
   const now = c.now.toISOString();
   const requests = await selectRequests(tx, `id IN (${placeholders(requestIds.length)}) AND status = 'pending'`, requestIds, { lock: true });
   const tasks = await tasksOf(tx, requests.map((r) => r.id));
+  const chains = await managementChains(tx, [...tasks.values()].flat().filter((t) => dueTasks.has(t.id)).map((t) => t.approverId), 1);
+  const cleared: string[] = [];
+  const escalations: TaskRecord[] = [];
   const made: Array<{ req: RequestRecord; from: string; to: string; taskId: string; escalationTaskId: string }> = [];
   const byManager = new Map<string, Array<{ request: RequestRecord; approverId: string }>>();
   for (const req of requests) {
     const list = tasks.get(req.id) ?? [];
     for (const task of [...list]) {
       if (!dueTasks.has(task.id) || task.status !== 'open' || task.escalateAt === null || task.escalateAt > now) continue;
-      await tx.execute('UPDATE approval_tasks SET escalate_at = NULL WHERE id = ?', [task.id]);
+      cleared.push(task.id);
       if (task.stage !== req.stage) continue;
-      const [approver] = await tx.query<{ manager_id: string | null }>('SELECT manager_id FROM identities WHERE id = ?', [task.approverId]);
-      const managerId = approver?.manager_id;
-      if (!managerId || managerId === req.beneficiaryId || managerId === req.requesterId) continue;
-      const [manager] = await tx.query<{ active: number | string }>('SELECT active FROM identities WHERE id = ?', [managerId]);
-      if (!manager || Number(manager.active) !== 1) continue;
+      const managerId = chains.get(task.approverId)?.managerId;
+      if (!managerId || managerId === req.beneficiaryId || managerId === req.requesterId || !chains.get(managerId)?.active) continue;
       if (list.some((t) => t.stage === req.stage && t.status === 'open' && t.approverId === managerId)) continue;
       const added = newTask(req, req.stage, managerId, 'escalation', c.now, null, task.approverId);
-      await insertTasks(tx, [added]);
+      escalations.push(added);
       list.push(added);
       made.push({ req, from: task.approverId, to: managerId, taskId: task.id, escalationTaskId: added.id });
       byManager.set(managerId, [...(byManager.get(managerId) ?? []), { request: req, approverId: task.approverId }]);
     }
   }
+  for (const ids of chunks(cleared)) await tx.execute(`UPDATE approval_tasks SET escalate_at = NULL WHERE id IN (${placeholders(ids.length)})`, ids);
+  await insertTasks(tx, escalations);
   const people = await recipients(tx, made.flatMap((m) => [m.from, m.to, m.req.beneficiaryId, m.req.requesterId]));
   const userName = (id: string) => people.get(id)?.userName ?? id;
   await recordAudit(tx, made.map((m): AuditEntry => ({
-    ...ctxOf(c), action: 'request.escalate', targetType: 'accessRequest', targetId: m.req.id,
+    ...jobContext(c.now), action: 'request.escalate', targetType: 'accessRequest', targetId: m.req.id,
     details: { stage: m.req.stage, taskId: m.taskId, from: userName(m.from), to: userName(m.to), escalationTaskId: m.escalationTaskId },
   })));
   const mails: QueuedMail[] = [];
@@ -120,7 +124,7 @@ async function expire(c: DueContext): Promise<number> {
         byRequester.set(req.requesterId, [...(byRequester.get(req.requesterId) ?? []), req]);
       }
       await recordAudit(tx, requests.map((req) => ({
-        ...ctxOf(c), action: 'request.expire', targetType: 'accessRequest', targetId: req.id, details: { item: req.item, stage: req.stage, expiresAt: req.expiresAt },
+        ...jobContext(c.now), action: 'request.expire', targetType: 'accessRequest', targetId: req.id, details: { item: req.item, stage: req.stage, expiresAt: req.expiresAt },
       })));
       const people = await recipients(tx, requests.flatMap((r) => [r.requesterId, r.beneficiaryId]));
       const mails: QueuedMail[] = [];
@@ -147,7 +151,7 @@ export async function notifyExpiringGrants(c: DueContext): Promise<{ mailed: num
     `SELECT g.id, g.identity_id, g.item, g.valid_until FROM grants g JOIN identities i ON i.id = g.identity_id
      WHERE g.valid_until IS NOT NULL AND g.valid_until > ? AND g.valid_until <= ? AND g.source <> 'birthright' AND i.active = 1
      ORDER BY g.identity_id, g.id`,
-    [c.now.toISOString(), addDays(c.now, days).toISOString()]);
+    [c.now.toISOString(), daysAfter(c.now, days).toISOString()]);
   let mailed = 0;
   for (const chunk of chunks(rows)) {
     mailed += await c.db.transaction(async (tx) => {

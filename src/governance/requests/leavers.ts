@@ -9,9 +9,10 @@ import { recordAudit } from '../../audit/recorder.js';
 import { chunks, placeholders } from '../../db/batches.js';
 import { recipients } from '../../notify/recipients.js';
 import { revokeDelegationsOf } from '../delegations.js';
+import { managementChains, type ChainLink } from '../reviews/reviewers.js';
 import { resolveStage } from './chain.js';
 import { closeOpenTasks, insertTasks, saveRequest, selectRequests, selectTasks, tasksOf, type RequestRecord, type TaskRecord } from './records.js';
-import { escalateAt, failRequest, mailAwaiting, newTask, subjectOf, type Step } from './workflow.js';
+import { audited, chainContext, escalateAt, failRequest, mailAwaiting, newTask, subjectOf, type Step } from './workflow.js';
 
 /** Cancels the leavers' pending requests, hands on their open tasks, and withdraws their delegations. */
 export async function reassignLeavers(step: Step, identityIds: readonly string[]): Promise<void> {
@@ -29,7 +30,7 @@ export async function reassignLeavers(step: Step, identityIds: readonly string[]
       await saveRequest(step.tx, req);
     }
     await recordAudit(step.tx, theirs.map((req) => ({
-      actor: step.ctx.actor, requestId: step.ctx.requestId, action: 'request.cancel', targetType: 'accessRequest', targetId: req.id,
+      ...audited(step), action: 'request.cancel', targetId: req.id,
       details: { item: req.item, stage: req.stage, reason: 'leaver' },
     })));
   }
@@ -38,14 +39,18 @@ export async function reassignLeavers(step: Step, identityIds: readonly string[]
     for (const requestIds of chunks([...new Set(tasks.map((t) => t.requestId))].sort())) {
       const requests = await selectRequests(step.tx, `id IN (${placeholders(requestIds.length)}) AND status = 'pending'`, requestIds, { lock: true });
       const all = await tasksOf(step.tx, requests.map((r) => r.id), true);
-      for (const req of requests) await reassign(step, req, all.get(req.id) ?? [], leavers);
+      const chains = await managementChains(step.tx, [...all.values()].flat().filter((t) => leavers.has(t.approverId)).map((t) => t.approverId), 1);
+      for (const req of requests) await reassign(step, req, all.get(req.id) ?? [], leavers, chains);
     }
   }
   await revokeDelegationsOf(step.tx, ids, step.now, step.ctx);
 }
 
-/** Hands the leavers' open tasks on the request's open stage to their managers, else to the role's owner, else fails it. */
-async function reassign(step: Step, req: RequestRecord, tasks: readonly TaskRecord[], leavers: ReadonlySet<string>): Promise<void> {
+/**
+ * Hands the leavers' open tasks on the request's open stage to their managers (`chains`: the
+ * leavers and their managers), else to the role's owner, else fails it.
+ */
+async function reassign(step: Step, req: RequestRecord, tasks: readonly TaskRecord[], leavers: ReadonlySet<string>, chains: ReadonlyMap<string, ChainLink>): Promise<void> {
   const now = step.now.toISOString();
   const open = tasks.filter((t) => t.stage === req.stage && t.status === 'open');
   const leaving = open.filter((t) => leavers.has(t.approverId));
@@ -57,15 +62,13 @@ async function reassign(step: Step, req: RequestRecord, tasks: readonly TaskReco
   const added: TaskRecord[] = [];
   const moves: Array<{ from: string; to: string | null }> = [];
   for (const t of leaving) {
-    const [row] = await step.tx.query<{ manager_id: string | null }>('SELECT manager_id FROM identities WHERE id = ?', [t.approverId]);
-    const managerId = row?.manager_id ?? null;
-    const [manager] = managerId === null ? [] : await step.tx.query<{ active: number | string }>('SELECT active FROM identities WHERE id = ?', [managerId]);
-    const usable = managerId !== null && manager !== undefined && Number(manager.active) === 1 && !leavers.has(managerId) && !parties.has(managerId);
+    const managerId = chains.get(t.approverId)?.managerId ?? null;
+    const usable = managerId !== null && chains.get(managerId)?.active === true && !leavers.has(managerId) && !parties.has(managerId);
     if (usable && !staying.has(managerId) && !added.some((a) => a.approverId === managerId)) added.push(newTask(req, req.stage, managerId, 'reassigned', step.now, escalate, t.approverId));
     moves.push({ from: t.approverId, to: usable ? managerId : null });
   }
   if (staying.size === 0 && added.length === 0) {
-    const owners = (await resolveStage({ sql: step.tx, catalog: step.catalog, governance: step.config.governance }, subjectOf(req), { approver: 'role-owner' }))
+    const owners = (await resolveStage(chainContext(step), subjectOf(req), { approver: 'role-owner' }))
       .filter((id) => !leavers.has(id));
     for (const owner of owners) added.push(newTask(req, req.stage, owner, 'role-owner', step.now, escalate));
   }
@@ -73,7 +76,7 @@ async function reassign(step: Step, req: RequestRecord, tasks: readonly TaskReco
   const people = await recipients(step.tx, [...moves.flatMap((m) => (m.to === null ? [m.from] : [m.from, m.to])), ...added.map((a) => a.approverId)]);
   const userName = (id: string) => people.get(id)?.userName ?? id;
   await recordAudit(step.tx, {
-    actor: step.ctx.actor, requestId: step.ctx.requestId, action: 'request.reassign', targetType: 'accessRequest', targetId: req.id,
+    ...audited(step), action: 'request.reassign', targetId: req.id,
     details: { stage: req.stage, reason: 'leaver', moves: moves.map((m) => ({ from: userName(m.from), to: m.to === null ? null : userName(m.to) })), added: added.map((a) => userName(a.approverId)) },
   });
   req.updated = now;

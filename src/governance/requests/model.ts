@@ -3,6 +3,7 @@
  * stored with it, the approval tasks of each stage, and the view clients read.
  */
 import { z } from 'zod';
+import { daysAfter } from '../../lifecycle/dates.js';
 import { ENTITLEMENT_PREFIX, parseItem, ROLE_PREFIX } from '../../policy/model.js';
 import type { ApprovalStage } from '../definitions.js';
 import { GovernanceError } from '../errors.js';
@@ -156,9 +157,7 @@ export function stageLabel(stage: ApprovalStage | SodOwnerStage): string {
   }
 }
 
-const DAY_MS = 86_400_000;
-
-/** `at` plus whole days. */
-export function addDays(at: Date, days: number): Date {
-  return new Date(at.getTime() + days * DAY_MS);
+/** When access granted at `from` for `durationDays` ends; null when it lasts until withdrawn. */
+export function accessUntil(from: Date, durationDays: number | null): string | null {
+  return durationDays === null ? null : daysAfter(from, durationDays).toISOString();
 }

@@ -2,7 +2,7 @@
  * access_requests and approval_tasks rows: reading them (optionally locked), writing them, and
  * turning them into the view clients read.
  */
-import { chunks, placeholders } from '../../db/batches.js';
+import { chunks, insertRows, placeholders } from '../../db/batches.js';
 import { forUpdate, type Sql, type Transaction } from '../../db/database.js';
 import { identitiesById } from '../../policy/identity-ref.js';
 import type { AccessRequestView, RequestStatus, SodConflict, StoredStage, TaskReason, TaskStatus } from './model.js';
@@ -51,7 +51,7 @@ interface RequestRow {
 }
 
 /** The columns of access_requests, in RequestRow's order. */
-export const REQUEST_COLUMNS = 'id, requester_id, requested_by, beneficiary_id, item, justification, duration_days, status, stage, chain, sod, grant_id, idempotency_key, outcome, created, updated, expires_at, decided_at';
+const REQUEST_COLUMNS = 'id, requester_id, requested_by, beneficiary_id, item, justification, duration_days, status, stage, chain, sod, grant_id, idempotency_key, outcome, created, updated, expires_at, decided_at';
 
 function fromRow(row: RequestRow): RequestRecord {
   return {
@@ -120,7 +120,8 @@ interface TaskRow {
   decided_at: string | null;
 }
 
-const TASK_COLUMNS = 'id, request_id, stage, approver_id, reason, on_behalf_of, status, comment, created, escalate_at, decided_at';
+const TASK_COLUMN_LIST = ['id', 'request_id', 'stage', 'approver_id', 'reason', 'on_behalf_of', 'status', 'comment', 'created', 'escalate_at', 'decided_at'];
+const TASK_COLUMNS = TASK_COLUMN_LIST.join(', ');
 
 function taskFromRow(row: TaskRow): TaskRecord {
   return {
@@ -147,12 +148,10 @@ export async function tasksOf(sql: Sql, requestIds: readonly string[], lock = fa
   return out;
 }
 
-/** Inserts tasks. */
+/** Inserts tasks, many per statement. */
 export async function insertTasks(tx: Transaction, tasks: readonly TaskRecord[]): Promise<void> {
-  for (const t of tasks) {
-    await tx.execute(`INSERT INTO approval_tasks (${TASK_COLUMNS}) VALUES (${placeholders(11)})`,
-      [t.id, t.requestId, t.stage, t.approverId, t.reason, t.onBehalfOf, t.status, t.comment, t.created, t.escalateAt, t.decidedAt]);
-  }
+  await insertRows(tx, 'approval_tasks', TASK_COLUMN_LIST,
+    tasks.map((t) => [t.id, t.requestId, t.stage, t.approverId, t.reason, t.onBehalfOf, t.status, t.comment, t.created, t.escalateAt, t.decidedAt]));
 }
 
 /** Closes a request's open tasks (the stage or the request ended without them); returns how many. */

@@ -15,28 +15,28 @@ import type { Config } from '../../config/index.js';
 import { chunks, placeholders } from '../../db/batches.js';
 import { uniqueViolation, type Database, type Sql, type Transaction } from '../../db/database.js';
 import type { ChangeContext } from '../../identity/resources.js';
+import { daysAfter } from '../../lifecycle/dates.js';
 import { mailLinkKey } from '../../notify/server-keys.js';
 import { BirthrightService } from '../../policy/birthright.js';
 import { CatalogCache, type Catalog } from '../../policy/catalog.js';
 import { PolicyChangeLog } from '../../policy/changes.js';
 import type { GrantService } from '../../policy/grants.js';
-import { resolveIdentity } from '../../policy/identity-ref.js';
+import { identitiesById, resolveIdentity } from '../../policy/identity-ref.js';
 import { parseItem, PolicyError } from '../../policy/model.js';
 import { SodExceptions } from '../../policy/sod-exceptions.js';
 import { SodService } from '../../policy/sod.js';
 import { delegatorsOf, requirePerson } from '../delegations.js';
 import { GovernanceError } from '../errors.js';
 import { resolveStage, sodFindings, sodOwnerStage } from './chain.js';
-import { GOVERNANCE_ACTOR, notifyExpiringGrants, processDue } from './due.js';
+import { jobContext, notifyExpiringGrants, processDue } from './due.js';
 import { reassignLeavers } from './leavers.js';
 import { linkMaker, type LinkMaker } from './mails.js';
-import { addDays, chainFor, checkDuration, type AccessRequestView, type Actor, type RequestInput, type StoredStage } from './model.js';
+import { accessUntil, chainFor, checkDuration, type AccessRequestView, type Actor, type RequestInput, type StoredStage } from './model.js';
 import { closeOpenTasks, insertRequest, insertTasks, readRequest, saveRequest, selectRequests, tasksOf, toViews, type RequestRecord } from './records.js';
-import { conclude, failRequest, mailDecided, openFrom, type Step } from './workflow.js';
+import { chainContext, conclude, failRequest, mailDecided, openFrom, subjectOf, type Step } from './workflow.js';
 
-export type { AccessRequestView, Actor } from './model.js';
+export type { AccessRequestView } from './model.js';
 
-export { GOVERNANCE_ACTOR } from './due.js';
 /** How long an approved request may wait for its grant before processDue() makes it: longer than any decision takes. */
 const FULFIL_GRACE_MS = 5 * 60_000;
 /** How far up a manager chain "a report of" looks. */
@@ -47,7 +47,6 @@ const MAX_PAGE = 500;
 export class AccessRequestService {
   private readonly sod: SodService;
   private readonly sodExceptions: SodExceptions;
-  // Only denyingRules() is used, which reads and records nothing: the change log it is given stays unused.
   private readonly birthright: BirthrightService;
   private linkKey?: Promise<Buffer>;
 
@@ -128,7 +127,7 @@ export class AccessRequestService {
           id: randomUUID(), requesterId, requestedBy: by.actor, beneficiaryId: beneficiary.id, item: input.item, justification,
           durationDays: input.durationDays ?? null, status: 'pending', stage: 0, chain: [], sod: [], grantId: null,
           idempotencyKey: by.idempotencyKey ?? null, outcome: null, created: now.toISOString(), updated: now.toISOString(),
-          expiresAt: addDays(now, this.config.governance.requestExpiryDays).toISOString(), decidedAt: null,
+          expiresAt: daysAfter(now, this.config.governance.requestExpiryDays).toISOString(), decidedAt: null,
         };
         const ctx = { actor: by.actor, requestId: by.requestId };
         const step = this.step(tx, catalog, now, links, ctx);
@@ -182,10 +181,9 @@ export class AccessRequestService {
    * can approve an exception. A broken rule nobody can approve refuses the request.
    */
   private async chainOf(step: Step, record: RequestRecord, userName: string): Promise<StoredStage[]> {
-    const chainCtx = { sql: step.tx, catalog: step.catalog, governance: this.config.governance };
-    const subject = { item: record.item, beneficiaryId: record.beneficiaryId, requesterId: record.requesterId };
-    const until = record.durationDays === null ? null : addDays(step.now, record.durationDays).toISOString();
-    const findings = await sodFindings(chainCtx, this.sod, subject, { from: step.now.toISOString(), until });
+    const chainCtx = chainContext(step);
+    const subject = subjectOf(record);
+    const findings = await sodFindings(chainCtx, this.sod, subject, { from: step.now.toISOString(), until: accessUntil(step.now, record.durationDays) });
     const blocking = findings.filter((f) => !f.excepted);
     const unownable = blocking.filter((f) => f.ownerId === undefined);
     if (unownable.length > 0) {
@@ -198,7 +196,12 @@ export class AccessRequestService {
 
     const stages: StoredStage[] = chainFor(this.config.governance, record.item).map((s) => ({ ...s, status: 'waiting' }));
     let anyone = false;
-    for (const stage of stages) if ((await resolveStage(chainCtx, subject, stage)).length > 0) anyone = true;
+    for (const stage of stages) {
+      if ((await resolveStage(chainCtx, subject, stage)).length > 0) {
+        anyone = true;
+        break;
+      }
+    }
     if (!anyone) {
       if ((await resolveStage(chainCtx, subject, { approver: 'role-owner' })).length === 0) throw nobodyCanApprove(record.item);
       stages.push({ approver: 'role-owner', fallback: true, status: 'waiting' });
@@ -363,7 +366,7 @@ export class AccessRequestService {
     const req = await readRequest(this.db, id);
     if (!req || req.status !== 'approved' || req.grantId !== null) return;
     // The window starts at the approval, so a repeat asks for the same grant.
-    const validUntil = req.durationDays === null ? null : addDays(new Date(req.decidedAt ?? req.updated), req.durationDays).toISOString();
+    const validUntil = accessUntil(new Date(req.decidedAt ?? req.updated), req.durationDays);
     let grantId: string;
     try {
       const beneficiary = await resolveIdentity(this.db, req.beneficiaryId);
@@ -443,7 +446,7 @@ export class AccessRequestService {
     const stuck = await this.db.query<{ id: string }>(
       "SELECT id FROM access_requests WHERE status = 'approved' AND grant_id IS NULL AND updated <= ? ORDER BY id LIMIT 1000",
       [new Date(now.getTime() - FULFIL_GRACE_MS).toISOString()]);
-    for (const { id } of stuck) await this.fulfil(id, { actor: GOVERNANCE_ACTOR, requestId: `schedule:${now.toISOString()}` });
+    for (const { id } of stuck) await this.fulfil(id, jobContext(now));
     return { ...result, fulfilled: stuck.length };
   }
 
@@ -472,15 +475,14 @@ function nobodyCanApprove(item: string): GovernanceError {
   return new GovernanceError('invalid', `nobody can approve a request for ${item}: no stage of its approval chain, nor the role's owner, names anyone other than the requester and the beneficiary`);
 }
 
-/** userNames by identity id. */
+/** userNames by identity id (the id itself for one that is unknown). */
 async function resolveNames(sql: Sql, ids: string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const id of ids) out.set(id, (await resolveIdentity(sql, id))?.userName ?? id);
-  return out;
+  const people = await identitiesById(sql, ids);
+  return new Map(ids.map((id) => [id, people.get(id)?.userName ?? id]));
 }
 
 /** Whether `personId` is `managerId`'s report, directly or through other managers. */
-export async function isReportOf(sql: Sql, personId: string, managerId: string): Promise<boolean> {
+async function isReportOf(sql: Sql, personId: string, managerId: string): Promise<boolean> {
   const seen = new Set<string>([personId]);
   let current = personId;
   for (let depth = 0; depth < MAX_MANAGER_DEPTH; depth++) {

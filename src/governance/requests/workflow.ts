@@ -17,6 +17,7 @@ import { recordAudit } from '../../audit/recorder.js';
 import type { Config } from '../../config/index.js';
 import type { Transaction } from '../../db/database.js';
 import type { ChangeContext } from '../../identity/resources.js';
+import { daysAfter } from '../../lifecycle/dates.js';
 import type { Catalog } from '../../policy/catalog.js';
 import type { SodService } from '../../policy/sod.js';
 import { queueMail, type QueuedMail } from '../../notify/mail-queue.js';
@@ -24,7 +25,7 @@ import { recipients, type Recipient } from '../../notify/recipients.js';
 import { deputiesOf } from '../delegations.js';
 import { resolveStage, sodFindings, sodOwnerStage, type ChainContext, type StageSubject } from './chain.js';
 import { awaitingMail, decidedMail, reachable, type LinkMaker, type MailRequest } from './mails.js';
-import { addDays, stageLabel, type SodConflict, type TaskReason } from './model.js';
+import { accessUntil, stageLabel, type SodConflict, type TaskReason } from './model.js';
 import { closeOpenTasks, insertTasks, type RequestRecord, type TaskRecord } from './records.js';
 
 /** What a step of the workflow works with. */
@@ -39,11 +40,12 @@ export interface Step {
 }
 
 /** The audit actor and request id of a step. */
-function audited(step: Step) {
+export function audited(step: Step) {
   return { actor: step.ctx.actor, requestId: step.ctx.requestId, targetType: 'accessRequest' } as const;
 }
 
-function chainContext(step: Step): ChainContext {
+/** Where a step resolves stages. */
+export function chainContext(step: Step): ChainContext {
   return { sql: step.tx, catalog: step.catalog, governance: step.config.governance };
 }
 
@@ -55,7 +57,7 @@ export function subjectOf(req: RequestRecord): StageSubject {
 /** When a task made now escalates to its approver's manager; null when escalation is off. */
 export function escalateAt(config: Config, now: Date): string | null {
   const days = config.governance.escalationDays;
-  return days > 0 ? addDays(now, days).toISOString() : null;
+  return days > 0 ? daysAfter(now, days).toISOString() : null;
 }
 
 /** A new open task. */
@@ -111,8 +113,7 @@ export async function conclude(step: Step, req: RequestRecord): Promise<'open' |
       await failRequest(step, req, 'the beneficiary is no longer active');
       return 'failed';
     }
-    const until = req.durationDays === null ? null : addDays(step.now, req.durationDays).toISOString();
-    const findings = await sodFindings(chainContext(step), step.sod, subjectOf(req), { from: step.now.toISOString(), until });
+    const findings = await sodFindings(chainContext(step), step.sod, subjectOf(req), { from: step.now.toISOString(), until: accessUntil(step.now, req.durationDays) });
     const approvedRules = new Set(req.chain.flatMap((s) => (s.approver === 'sod-owner' && s.status === 'approved' ? [s.rule] : [])));
     const open = findings.filter((f) => !f.excepted && !approvedRules.has(f.rule));
     if (open.length === 0) {
