@@ -4,7 +4,7 @@
  * deep into the trail it is).
  */
 import type { Sql } from '../db/database.js';
-import { AUDIT_COLUMNS, type AuditEventRow } from './export.js';
+import { AUDIT_COLUMNS, rangeConditions, type AuditEventRow } from './export.js';
 
 /** One audit event as the API shows it. */
 export interface AuditEventView {
@@ -75,10 +75,9 @@ function viewOf(row: AuditEventRow): AuditEventView {
 
 /** One page of events matching the filter, after the event `after` (an id); `next` is the cursor of the following page. */
 export async function listAuditEvents(sql: Sql, filter: AuditEventFilter, page: { limit: number; after?: number }): Promise<{ events: AuditEventView[]; next?: string }> {
-  const where = ['id > ?'];
-  const params: unknown[] = [page.after ?? 0];
-  if (filter.since !== undefined) { where.push('occurred_at >= ?'); params.push(filter.since); }
-  if (filter.until !== undefined) { where.push('occurred_at < ?'); params.push(filter.until); }
+  const range = rangeConditions(filter);
+  const where = ['id > ?', ...range.conditions];
+  const params: unknown[] = [page.after ?? 0, ...range.params];
   if (filter.actor !== undefined) { where.push('actor = ?'); params.push(filter.actor); }
   if (filter.action !== undefined) {
     if (filter.action.endsWith('*')) {

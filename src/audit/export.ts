@@ -61,6 +61,16 @@ function jsonRow(r: AuditEventRow, id: number): string {
   return `{"id":${id},"occurred_at":${s(r.occurred_at)},"actor":${s(r.actor)},"action":${s(r.action)},"target_type":${s(r.target_type)},"target_id":${s(r.target_id)},"request_id":${s(r.request_id)},"details":${r.details},"prev_hash":${s(r.prev_hash)},"hash":${s(r.hash)}}\n`;
 }
 
+/** A range's bounds as conditions on audit_events (to join with AND) and their parameters. */
+export function rangeConditions(range: ExportRange): { conditions: string[]; params: unknown[] } {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  if (range.since !== undefined) { conditions.push('occurred_at >= ?'); params.push(range.since); }
+  if (range.until !== undefined) { conditions.push('occurred_at < ?'); params.push(range.until); }
+  if (range.throughId !== undefined) { conditions.push('id <= ?'); params.push(range.throughId); }
+  return { conditions, params };
+}
+
 /**
  * Yields the export in chunks of many lines (CSV starts with its header line), reading the table
  * in keyset-paged batches so memory stays constant. `onBatch` hears the running count and the
@@ -69,11 +79,7 @@ function jsonRow(r: AuditEventRow, id: number): string {
 export async function* exportAuditEvents(sql: Sql, format: ExportFormat, range: ExportRange = {}, onBatch?: (progress: ExportProgress) => void): AsyncGenerator<string> {
   if (format === 'csv') yield HEADER;
   const line = format === 'csv' ? csvRow : jsonRow;
-  const bounds: string[] = [];
-  const boundParams: unknown[] = [];
-  if (range.since !== undefined) { bounds.push('occurred_at >= ?'); boundParams.push(range.since); }
-  if (range.until !== undefined) { bounds.push('occurred_at < ?'); boundParams.push(range.until); }
-  if (range.throughId !== undefined) { bounds.push('id <= ?'); boundParams.push(range.throughId); }
+  const { conditions: bounds, params: boundParams } = rangeConditions(range);
   const statement = `SELECT ${AUDIT_COLUMNS.join(', ')} FROM audit_events WHERE id > ?${bounds.map((b) => ` AND ${b}`).join('')} ORDER BY id LIMIT ${BATCH}`;
   const progress: ExportProgress = { events: 0, lastId: null, lastHash: null };
   let lastId = 0;

@@ -1,5 +1,5 @@
 import type { Sql } from '../db/database.js';
-import type { AuditEventRow } from './export.js';
+import { AUDIT_COLUMNS, type AuditEventRow } from './export.js';
 import { eventHash, GENESIS_HASH } from './hash.js';
 
 /** What `verifyAuditChain` found. */
@@ -19,8 +19,7 @@ export async function verifyAuditChain(sql: Sql, onProgress?: (checked: number) 
   let checked = 0;
   for (;;) {
     const rows = await sql.query<AuditEventRow>(
-      `SELECT id, occurred_at, actor, action, target_type, target_id, request_id, details, prev_hash, hash
-         FROM audit_events WHERE id > ? ORDER BY id LIMIT ${BATCH}`,
+      `SELECT ${AUDIT_COLUMNS.join(', ')} FROM audit_events WHERE id > ? ORDER BY id LIMIT ${BATCH}`,
       [lastId],
     );
     for (const row of rows) {

@@ -6,9 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { verifyAuditChain } from '../audit/verify.js';
 import { exportAuditEvents, type ExportFormat } from '../audit/export.js';
-import { storedExportPublicKey, writeSignedExport, type SignedExportProgress } from '../audit/signed-export.js';
+import { writeSignedExport, type SignedExportProgress } from '../audit/signed-export.js';
 import { UntrustedKeyError, verifyExport, type ExportVerification } from '../audit/verify-export.js';
-import { exportSigningKeys } from '../notify/server-keys.js';
+import { exportSigningKeys, storedExportPublicKey } from '../notify/server-keys.js';
 import { Progress } from './progress.js';
 import { CliError, type WithDatabase, type WithServices } from './with.js';
 

@@ -3,7 +3,7 @@
  * last ran on any instance, and running one now, outside its schedule.
  */
 import type { Command } from 'commander';
-import { lastRunOf, type LastRun } from '../jobs/last-run.js';
+import { jobStatuses, type LastRun } from '../jobs/last-run.js';
 import { JobScheduler } from '../jobs/scheduler.js';
 import { registerServerJobs } from '../jobs/server-jobs.js';
 import type { AppServices } from '../http/app.js';
@@ -30,12 +30,7 @@ export function registerJobCommands(program: Command, withServices: WithServices
       const list = await withServices(async (services) => {
         const scheduler = await serverScheduler(services);
         try {
-          const out: Array<{ name: string; schedule: string; lastRun: LastRun | null }> = [];
-          for (const job of scheduler.schedules) {
-            const [row] = await scheduler.recentRuns(job.name, 1);
-            out.push({ ...job, lastRun: row ? lastRunOf(row) : null });
-          }
-          return out;
+          return await jobStatuses(scheduler.coordinator, scheduler.schedules);
         } finally {
           await scheduler.stop();
         }

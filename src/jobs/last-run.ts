@@ -1,5 +1,6 @@
 /* A job_runs row read back for people: `iam jobs list` and GET /jobs. */
-import type { JobRunRow } from './run-coordinator.js';
+import type { JobRunCoordinator, JobRunRow } from './run-coordinator.js';
+import type { JobSchedule } from './scheduler.js';
 
 /** How a run went, from its job_runs row. */
 export interface LastRun {
@@ -23,4 +24,19 @@ export function lastRunOf(row: JobRunRow): LastRun {
   }
   if (stored.ok === true) return { ...base, outcome: 'ok' };
   return { ...base, outcome: 'failed', ...(typeof stored.error === 'string' && { error: stored.error }) };
+}
+
+/** A job, its schedule, and how its latest run went (null before the first). */
+export interface JobStatus extends JobSchedule {
+  lastRun: LastRun | null;
+}
+
+/** Each job with its latest run on any instance, as job_runs holds it. */
+export async function jobStatuses(coordinator: JobRunCoordinator, jobs: readonly JobSchedule[]): Promise<JobStatus[]> {
+  const out: JobStatus[] = [];
+  for (const { name, schedule } of jobs) {
+    const [row] = await coordinator.recent(name, 1);
+    out.push({ name, schedule, lastRun: row ? lastRunOf(row) : null });
+  }
+  return out;
 }

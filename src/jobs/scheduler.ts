@@ -43,6 +43,9 @@ export interface JobDefinition {
   run: JobFunction;
 }
 
+/** A job's name and cron schedule. */
+export type JobSchedule = Pick<JobDefinition, 'name' | 'schedule'>;
+
 /** How one run ended, as runNow returns it; job_runs.outcome stores it as JSON without job and slot. */
 export interface JobRunResult {
   job: string;
@@ -145,7 +148,7 @@ export class JobScheduler {
   }
 
   /** The registered jobs' names and schedules, in registration order. */
-  get schedules(): Array<{ name: string; schedule: string }> {
+  get schedules(): JobSchedule[] {
     return [...this.jobs.values()].map(({ name, schedule }) => ({ name, schedule }));
   }
 

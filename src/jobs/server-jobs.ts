@@ -13,7 +13,7 @@ import { dropFolderJob, DROP_FOLDER_JOB } from '../lifecycle/drop-folder.js';
 import { CatalogCache } from '../policy/catalog.js';
 import { planAllAccounts, PLAN_ACCOUNTS_JOB } from '../provisioning/plan-all.js';
 import { reconcileAllTargets, RECONCILE_JOB } from '../provisioning/reconciliation/reconciler.js';
-import type { JobFunction, JobScheduler } from './scheduler.js';
+import type { JobFunction, JobSchedule, JobScheduler } from './scheduler.js';
 
 /** Applies hires, terminations and grant ends as their dates arrive. */
 export const EFFECTIVE_DATES_JOB = 'effective-dates';
@@ -23,12 +23,6 @@ export const GOVERNANCE_JOB = 'governance';
 export const MAIL_JOB = 'mail';
 /** `review-<campaign>` starts a campaign that has a schedule. */
 export const REVIEW_JOB_PREFIX = 'review-';
-
-/** A job's name and cron schedule. */
-export interface JobSchedule {
-  name: string;
-  schedule: string;
-}
 
 /** The jobs a server with this config runs, and when; the drop folder and the audit report only when their folder is set. */
 export function serverJobSchedules(config: Config, reviews: Pick<AppServices['reviews'], 'scheduledDefinitions'>): JobSchedule[] {

@@ -158,8 +158,9 @@ export class Mailer {
     for (;;) {
       const claimed = await this.db.transaction((tx) => this.claim(tx));
       const outcomes = await Promise.all(claimed.map((mail) => this.deliver(mail)));
-      summary.sent += outcomes.filter(Boolean).length;
-      summary.failed += outcomes.length - outcomes.filter(Boolean).length;
+      const sent = outcomes.filter(Boolean).length;
+      summary.sent += sent;
+      summary.failed += outcomes.length - sent;
       if (claimed.length < BATCH || this.closed) return summary;
     }
   }

@@ -3,12 +3,9 @@ import { recordAudit } from '../../src/audit/recorder.js';
 import { apiRoutes } from '../../src/http/api/routes/index.js';
 import { apiClient, contractClient, type ApiClient } from '../support/api-client.js';
 import type { AuditEventView } from '../../src/audit/events.js';
-import type { AuditEventRow } from '../../src/audit/export.js';
+import { AUDIT_COLUMNS, type AuditEventRow } from '../../src/audit/export.js';
 import { onEachDatabase } from '../support/databases.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-
-type EventRow = AuditEventRow;
-type ListedEvent = AuditEventView;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -16,12 +13,12 @@ onEachDatabase('API audit listing, export and verification', (database) => {
   let server: TestServer;
   let auditor: ApiClient;
   let admin: ApiClient;
-  let rows: EventRow[];
+  let rows: AuditEventRow[];
   let events: Array<{ id: number; occurredAt: string }>;
 
   /** Every page of a listing, following `next`; checks each page's size. */
-  async function allPages(query: string, limit: number): Promise<ListedEvent[]> {
-    const out: ListedEvent[] = [];
+  async function allPages(query: string, limit: number): Promise<AuditEventView[]> {
+    const out: AuditEventView[] = [];
     let cursor: string | undefined;
     for (let pages = 0; pages < 100; pages++) {
       const res = await auditor.get(`/audit/events?limit=${limit}${query}${cursor ? `&cursor=${cursor}` : ''}`);
@@ -36,7 +33,7 @@ onEachDatabase('API audit listing, export and verification', (database) => {
   }
 
   const ids = (list: Array<{ id: number }>) => list.map((e) => e.id);
-  const idsWhere = (keep: (row: EventRow) => boolean) => rows.filter(keep).map((r) => Number(r.id));
+  const idsWhere = (keep: (row: AuditEventRow) => boolean) => rows.filter(keep).map((r) => Number(r.id));
 
   before(async () => {
     server = await startTestServer(database().db);
@@ -56,7 +53,7 @@ onEachDatabase('API audit listing, export and verification', (database) => {
       { actor: 'system:reconcile', action: 'grant.revoke', targetType: 'grant', targetId: 'g-1', details: {} },
       { actor: 'cli:ops', action: 'grantee.note', targetType: 'identity', targetId: '=HYPERLINK("http://x")', requestId: 'req-1', details: { note: '@sum' } },
     ]));
-    rows = await server.services.db.query<EventRow>('SELECT id, occurred_at, actor, action, target_type, target_id, request_id, details, prev_hash, hash FROM audit_events ORDER BY id');
+    rows = await server.services.db.query<AuditEventRow>(`SELECT ${AUDIT_COLUMNS.join(', ')} FROM audit_events ORDER BY id`);
     events = rows.map((r) => ({ id: Number(r.id), occurredAt: r.occurred_at }));
   });
   after(() => server.close());
@@ -66,7 +63,7 @@ onEachDatabase('API audit listing, export and verification', (database) => {
       const res = await auditor.get('/audit/events');
       expect(res.status).to.equal(200);
       expect(res.body.next).to.equal(undefined);
-      const listed = res.body.events as ListedEvent[];
+      const listed = res.body.events as AuditEventView[];
       expect(listed).to.deep.equal(rows.map((r) => ({
         id: Number(r.id), occurredAt: r.occurred_at, actor: r.actor, action: r.action, targetType: r.target_type,
         targetId: r.target_id, requestId: r.request_id, details: JSON.parse(r.details), prevHash: r.prev_hash, hash: r.hash,

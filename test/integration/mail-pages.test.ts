@@ -3,6 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { AccessRequestView } from '../../src/governance/requests/service.js';
 import { onEachDatabase } from '../support/databases.js';
 import { launchBrowser, noScriptContext } from '../support/browser.js';
+import { TestClock } from '../support/review-fixtures.js';
 import { ENTERPRISE, newUser } from '../support/scim-client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startTestSmtp, type CapturedMail, type TestSmtp } from '../support/smtp.js';
@@ -24,12 +25,6 @@ const POLICY = {
   roles: [{ name: 'ledger-reader', entitlements: ['ldap/ledger'], requestable: true, maxDurationDays: 90 }],
 };
 
-/** A clock tests move by hand. */
-function movableClock(start = Date.now()) {
-  let now = start;
-  return { now: () => new Date(now), set: (at: number) => (now = at), at: () => now };
-}
-
 interface Person { id: string; userName: string; email: string }
 
 let browser: Browser;
@@ -45,7 +40,7 @@ describe('mail-link pages', function () {
     let server: TestServer;
     let smtp: TestSmtp;
     let context: BrowserContext;
-    let clock: ReturnType<typeof movableClock>;
+    let clock: TestClock;
     const people = {} as Record<'mgrA' | 'mgrB' | 'repA' | 'repA2' | 'repB', Person>;
 
     const person = async (displayName: string, manager?: Person): Promise<Person> => {
@@ -89,7 +84,7 @@ describe('mail-link pages', function () {
 
     before(async () => {
       smtp = await startTestSmtp();
-      clock = movableClock();
+      clock = new TestClock();
       server = await startTestServer(database().db, {
         mail: smtp.mailConfig(),
         governance: { defaultChain: [{ approver: 'manager' }], linkTtlHours: 24, escalationDays: 0 },
@@ -305,7 +300,7 @@ describe('mail-link pages', function () {
       const link = await awaitingLink(people.mgrA);
       const proof = await proofOf(link);
       const pending = (await server.services.requests.awaiting(people.mgrA.id))[0]!;
-      const start = clock.at();
+      const start = clock.now().getTime();
       try {
         clock.set(start + 25 * HOUR);
         const { page, status } = await openPage(link);

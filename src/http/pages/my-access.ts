@@ -2,6 +2,7 @@
  * The recipient's own page, read-only: the access requests they made or benefit from, and their
  * access that ends on a date. Keeping access past its end is a new request, not an edit here.
  */
+import { daysAfter } from '../../lifecycle/dates.js';
 import { inForceAt } from '../../policy/grants.js';
 import { html } from './html.js';
 import { renderPage, sendPage } from './layout.js';
@@ -9,7 +10,6 @@ import { day, when, type PageHandler } from './link-page.js';
 
 const REQUESTS_SHOWN = 50;
 const GRANTS_SHOWN = 200;
-const DAY_MS = 86_400_000;
 
 interface EndingRow {
   item: string;
@@ -27,7 +27,7 @@ export const myAccessPage: PageHandler = {
     const ending = await services.db.query<EndingRow>(
       `SELECT item, source, valid_until FROM grants WHERE identity_id = ? AND valid_until IS NOT NULL AND ${inForce.sql}
         ORDER BY valid_until, item LIMIT ${GRANTS_SHOWN}`, [recipient.id, ...inForce.params]);
-    const soon = new Date(now.getTime() + services.config.governance.expiryNoticeDays * DAY_MS).toISOString();
+    const soon = daysAfter(now, services.config.governance.expiryNoticeDays).toISOString();
     const requestTable = requests.length === 0 ? html`<p>You have no access requests.</p>` : html`<table>
 <thead><tr><th>Access</th><th>For</th><th>Asked by</th><th>Status</th><th>Asked</th><th>Decided</th></tr></thead>
 <tbody>${requests.map((r) => html`<tr><td>${r.item}</td><td>${r.beneficiary.userName}</td><td>${r.requester.userName}</td><td>${r.status}</td><td class="time">${day(r.created)}</td><td class="time">${day(r.decidedAt)}</td></tr>`)}</tbody>

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { JobRunCoordinator } from '../../../jobs/run-coordinator.js';
 import { serverJobSchedules } from '../../../jobs/server-jobs.js';
-import { lastRunOf } from '../../../jobs/last-run.js';
+import { jobStatuses } from '../../../jobs/last-run.js';
 import type { ApiDeps } from '../deps.js';
 import { defineRoute, type ApiRoute } from '../route.js';
 import { listOf } from '../schemas.js';
@@ -32,12 +32,7 @@ export function jobRoutes(deps: Pick<ApiDeps, 'db' | 'config' | 'reviews'>): Api
       summary: 'The scheduled jobs and how each last ran',
       responses: { 200: { description: 'the jobs', schema: JobList } },
       async handle() {
-        const coordinator = new JobRunCoordinator(deps.db);
-        const items = [];
-        for (const job of serverJobSchedules(deps.config, deps.reviews)) {
-          const [row] = await coordinator.recent(job.name, 1);
-          items.push({ ...job, lastRun: row ? lastRunOf(row) : null });
-        }
+        const items = await jobStatuses(new JobRunCoordinator(deps.db), serverJobSchedules(deps.config, deps.reviews));
         return { status: 200, body: { items } };
       },
     }),
