@@ -101,17 +101,18 @@ export async function createServices(config: Config, db: Database, log: Logger, 
   const apiPolicy = await ApiPolicy.load(config.policy.apiPolicyFile);
   const changes = new PolicyChangeLog();
   const birthright = new BirthrightService(db, changes);
-  const sod = new SodService(db);
+  const sod = new SodService(db, clock);
   const engine = await PolicyEngine.start(db, changes, log, { pollIntervalMs: config.policy.pollIntervalMs });
   const { planner, jml, identities, feeds, effectiveDates } = createLifecycleServices(db, config, changes, birthright, clock);
   const metrics = createMetrics();
   const connectors = ConnectorRegistry.fromConfig(config.targets);
   OutboxMetrics.on(metrics.registry, db);
   const grants = new GrantService(db, changes, birthright, sod, jml, clock);
+  const sodExceptions = new SodExceptions(db, clock);
   const mailer = new Mailer(db, config.mail, log, clock, metrics.registry);
   // Mail queued by the CLI is sent by a server later; its links need the public URL (a server sets it again once it listens).
   mailer.baseUrl = config.publicUrl.replace(/\/$/, '');
-  const requests = new AccessRequestService(db, config, grants, clock);
+  const requests = new AccessRequestService(db, config, { grants, sod, sodExceptions, birthright }, clock);
   const reviews = new ReviewService(db, config, grants, clock);
   // A leaver's pending requests are cancelled and what waited on them is handed to their manager.
   jml.followLeavers(requests);
@@ -127,7 +128,7 @@ export async function createServices(config: Config, db: Database, log: Logger, 
     changes,
     birthright,
     sod,
-    sodExceptions: new SodExceptions(db, clock),
+    sodExceptions,
     policyStore: new PolicyStore(db, changes, birthright),
     grants,
     engine,

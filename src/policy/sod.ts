@@ -174,7 +174,11 @@ function conflicting(side: SodRule['left'], held: ReadonlySet<string>): string[]
 
 /** Finds SoD violations: for one grant before it is made, for everyone now (report), and for proposed assignments. */
 export class SodService {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** the time grants in force and exceptions still valid are judged at (the server's clock) */
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
 
   /**
    * The violations granting `items` to the identity would add: rules it would break that it does
@@ -184,7 +188,7 @@ export class SodService {
    */
   async checkGrant(sql: Sql, catalog: Catalog, identityId: string, items: string[], window?: Window): Promise<SodViolation[]> {
     const evaluator = await SodEvaluator.build(catalog);
-    const now = new Date();
+    const now = this.clock();
     const during = window ?? { from: now.toISOString(), until: null };
     const current = (await grantedItems(sql, [identityId], overlapping(during))).get(identityId) ?? [];
     const before = new Set(evaluator.violations(catalog.expand(current).keys()).map((v) => v.rule));
@@ -203,7 +207,7 @@ export class SodService {
   async report(catalog: Catalog, filter: { rule?: string } = {}): Promise<SodViolation[]> {
     if (filter.rule !== undefined && !catalog.sodRules.has(filter.rule)) throw new PolicyError('notFound', `SoD rule ${filter.rule} does not exist`);
     const evaluator = await SodEvaluator.build(catalog);
-    const now = new Date();
+    const now = this.clock();
     const inForce = inForceAt(now);
     const triggers = [...evaluator.triggerItems(filter.rule)];
     const candidates = new Set<string>();
@@ -233,7 +237,7 @@ export class SodService {
     for (const [identityId, items] of assignments) {
       for (const violation of evaluator.violations(catalog.expand(items).keys())) found.push({ identityId, violation });
     }
-    return this.finish(catalog, found, new Date());
+    return this.finish(catalog, found, this.clock());
   }
 
   private async finish(catalog: Catalog, found: Array<{ identityId: string; violation: RuleViolation }>, now: Date): Promise<SodViolation[]> {

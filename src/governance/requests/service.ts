@@ -17,14 +17,13 @@ import { uniqueViolation, type Database, type Sql, type Transaction } from '../.
 import type { ChangeContext } from '../../identity/resources.js';
 import { daysAfter } from '../../lifecycle/dates.js';
 import { mailLinkKey } from '../../notify/server-keys.js';
-import { BirthrightService } from '../../policy/birthright.js';
+import type { BirthrightService } from '../../policy/birthright.js';
 import { CatalogCache, type Catalog } from '../../policy/catalog.js';
-import { PolicyChangeLog } from '../../policy/changes.js';
 import type { GrantService } from '../../policy/grants.js';
 import { identitiesById, resolveIdentity } from '../../policy/identity-ref.js';
 import { parseItem, PolicyError } from '../../policy/model.js';
-import { SodExceptions } from '../../policy/sod-exceptions.js';
-import { SodService } from '../../policy/sod.js';
+import type { SodExceptions } from '../../policy/sod-exceptions.js';
+import type { SodService } from '../../policy/sod.js';
 import { delegatorsOf, requirePerson } from '../delegations.js';
 import { GovernanceError } from '../errors.js';
 import { resolveStage, sodFindings, sodOwnerStage } from './chain.js';
@@ -43,8 +42,18 @@ const FULFIL_GRACE_MS = 5 * 60_000;
 const MAX_MANAGER_DEPTH = 64;
 const MAX_PAGE = 500;
 
+/** The access-model services requests work through: the server's own, shared with the API. */
+export interface RequestDeps {
+  grants: GrantService;
+  sod: SodService;
+  sodExceptions: SodExceptions;
+  /** read for the deny rules that keep a beneficiary from an item */
+  birthright: BirthrightService;
+}
+
 /** Creates, decides, lists, escalates and expires access requests. */
 export class AccessRequestService {
+  private readonly grants: GrantService;
   private readonly sod: SodService;
   private readonly sodExceptions: SodExceptions;
   private readonly birthright: BirthrightService;
@@ -53,13 +62,10 @@ export class AccessRequestService {
   constructor(
     private readonly db: Database,
     private readonly config: Config,
-    private readonly grants: GrantService,
+    deps: RequestDeps,
     private readonly clock: () => Date = () => new Date(),
   ) {
-    this.sod = new SodService(db);
-    this.sodExceptions = new SodExceptions(db, clock);
-    // Only read here (which deny rules keep a beneficiary from an item), so its change log never records anything.
-    this.birthright = new BirthrightService(db, new PolicyChangeLog());
+    ({ grants: this.grants, sod: this.sod, sodExceptions: this.sodExceptions, birthright: this.birthright } = deps);
   }
 
   /** The key mail links are signed with, read once (before any transaction: on SQLite a read inside one would wait for it). */
