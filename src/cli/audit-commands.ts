@@ -10,7 +10,7 @@ import { writeSignedExport, type SignedExportProgress } from '../audit/signed-ex
 import { UntrustedKeyError, verifyExport, type ExportVerification } from '../audit/verify-export.js';
 import { exportSigningKeys, storedExportPublicKey } from '../notify/server-keys.js';
 import { Progress } from './progress.js';
-import { CliError, type WithDatabase, type WithServices } from './with.js';
+import { CliError, type WithDatabase } from './with.js';
 
 function isoTime(value: string, name: string): string {
   const t = Date.parse(value);
@@ -48,7 +48,7 @@ function exportProgress(): { update(p: SignedExportProgress): void; finish(): vo
 }
 
 /** Adds `iam audit verify|export|report|verify-export|public-key`. */
-export function registerAuditCommands(program: Command, withDatabase: WithDatabase, _withServices: WithServices, _actor: () => string): void {
+export function registerAuditCommands(program: Command, withDatabase: WithDatabase): void {
   const audit = program.command('audit').description('verify, export and report on the tamper-evident audit trail');
   audit.command('verify')
     .description('recompute the hash chain; exit 0 when intact, 1 naming the first broken event')

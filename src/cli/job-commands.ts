@@ -11,7 +11,7 @@ import { CliError, type WithServices } from './with.js';
 
 /** The server's jobs on a scheduler that is never started: for listing and runNow. */
 function serverScheduler(services: AppServices): Promise<JobScheduler> {
-  return registerServerJobs(new JobScheduler(services.db, services.log), services, services.config, services.db, services.log);
+  return registerServerJobs(new JobScheduler(services.db, services.log), services);
 }
 
 function describeRun(run: LastRun | null): string[] {
@@ -21,7 +21,7 @@ function describeRun(run: LastRun | null): string[] {
 }
 
 /** Adds `iam jobs list|run`. */
-export function registerJobCommands(program: Command, withServices: WithServices, _actor: () => string): void {
+export function registerJobCommands(program: Command, withServices: WithServices): void {
   const jobs = program.command('jobs').description('the scheduled jobs: list them with their last run, or run one now');
   jobs.command('list')
     .description('each job, its schedule, when it last ran (on any instance) and how: ok, failed with the error, or running')

@@ -131,10 +131,10 @@ export function buildCli(): Command {
   registerHrCommands(program, withDatabase, cliActor);
   registerOutboxCommands(program, withDatabase, cliActor);
   registerReconcileCommands(program, withDatabase, cliActor);
-  registerAuditCommands(program, withDatabase, withServices, cliActor);
+  registerAuditCommands(program, withDatabase);
   registerRequestCommands(program, withServices, cliActor);
   registerReviewCommands(program, withServices, cliActor);
-  registerJobCommands(program, withServices, cliActor);
+  registerJobCommands(program, withServices);
   return program;
 }
 

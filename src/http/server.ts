@@ -32,7 +32,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   let server: Server;
   const scheduler = new JobScheduler(db, log, { registry: services.metrics.registry });
   try {
-    await registerServerJobs(scheduler, services, config, db, log);
+    await registerServerJobs(scheduler, services);
     await seedPolicyIfEmpty(db, services.policyStore, config.policy.seedFile, log);
     const app = await createApp(services);
     server = await new Promise((resolve, reject) => {

@@ -4,7 +4,6 @@
  * (registerServerJobs). `iam jobs`, GET /jobs and `iam serve` all read this list.
  */
 import type { Config } from '../config/index.js';
-import type { Database } from '../db/database.js';
 import type { AppServices } from '../http/app.js';
 import type { Logger } from '../log/logger.js';
 import { AUDIT_REPORT_JOB, auditReportJob } from '../audit/report-job.js';
@@ -65,7 +64,8 @@ async function governance(services: AppServices, log: Logger): Promise<Record<st
 }
 
 /** What each job does, by name. */
-function jobWork(services: AppServices, config: Config, db: Database, log: Logger): (name: string) => JobFunction {
+function jobWork(services: AppServices): (name: string) => JobFunction {
+  const { config, db, log } = services;
   const drop = dropFolderJob(config, services.feeds, log);
   const work = new Map<string, JobFunction>([
     [EFFECTIVE_DATES_JOB, () => services.effectiveDates.run()],
@@ -99,9 +99,10 @@ function jobWork(services: AppServices, config: Config, db: Database, log: Logge
  * schedules. A review campaign whose job cannot be registered (its name too long to be a job
  * name) is logged and left to be started by hand, rather than keeping the server from starting.
  */
-export async function registerServerJobs(scheduler: JobScheduler, services: AppServices, config: Config, db: Database, log: Logger): Promise<JobScheduler> {
+export async function registerServerJobs(scheduler: JobScheduler, services: AppServices): Promise<JobScheduler> {
+  const { config, log } = services;
   await services.reviews.refreshScheduled();
-  const work = jobWork(services, config, db, log);
+  const work = jobWork(services);
   for (const { name, schedule } of serverJobSchedules(config, services.reviews)) {
     try {
       scheduler.register({ name, schedule, run: work(name) });

@@ -4,18 +4,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerAuditCommands } from '../../src/cli/audit-commands.js';
-import { CliError, type WithServices } from '../../src/cli/with.js';
+import { CliError } from '../../src/cli/with.js';
 import { IdentityService } from '../../src/identity/identity-service.js';
 import { exportSigningKeys } from '../../src/notify/server-keys.js';
 import { runCli, runInProcess } from '../support/cli.js';
 import { onEachDatabase } from '../support/databases.js';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
-const noServices: WithServices = () => Promise.reject(new Error('the audit commands do not need the services'));
 
 onEachDatabase('iam audit report, verify-export, public-key', (database) => {
   const root = mkdtempSync(join(tmpdir(), 'iam-cli-audit-'));
-  const iam = (...args: string[]) => runInProcess((program) => registerAuditCommands(program, (work) => work(database().db), noServices, () => 'cli:tester'), ['audit', ...args]);
+  const iam = (...args: string[]) => runInProcess((program) => registerAuditCommands(program, (work) => work(database().db)), ['audit', ...args]);
   let exported: string;
 
   before(async () => {

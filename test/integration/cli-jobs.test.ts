@@ -31,7 +31,7 @@ onEachDatabase('iam jobs', (database) => {
   });
   const iamWith = (svc: () => AppServices) => (...args: string[]) => {
     const withServices: WithServices = (work) => work(svc());
-    return runInProcess((program) => registerJobCommands(program, withServices, () => 'cli:tester'), ['jobs', ...args]);
+    return runInProcess((program) => registerJobCommands(program, withServices), ['jobs', ...args]);
   };
   const iam = iamWith(() => services);
   const list = async (): Promise<Listed[]> => {

@@ -94,7 +94,7 @@ describe('governance end to end', function () {
       role = await f.createRole({ name: `payments-${f.suffix}`, owner: people.bob, maxDurationDays: 30, entitlements: ['apps/payments'] });
       targets = new MemoryTargets(database().db, ['apps'], clock);
       scheduler = new JobScheduler(database().db, createLogger('silent'), { clock });
-      await registerServerJobs(scheduler, server.services, server.services.config, database().db, createLogger('silent'));
+      await registerServerJobs(scheduler, server.services);
       context = await noScriptContext(browser);
     });
     after(async () => {
