@@ -21,6 +21,7 @@ import { HrFeedError } from '../lifecycle/hr-feed/read.js';
 import { BirthrightService } from '../policy/birthright.js';
 import { PolicyChangeLog } from '../policy/changes.js';
 import { Progress } from './progress.js';
+import { formatTable } from './table.js';
 
 type WithDatabase = <T>(work: (db: Database) => Promise<T>) => Promise<T>;
 
@@ -189,8 +190,7 @@ export function registerHrCommands(program: Command, withDatabase: WithDatabase,
         f.feedId, f.created, f.status, f.kind, f.source, f.fileName ?? '-',
         String(f.counts.joiner ?? 0), String(f.counts.mover ?? 0), String(f.counts.leaver ?? 0), String(f.counts.rejected ?? 0),
       ]);
-      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-      for (const row of [header, ...rows]) write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+      write(formatTable([header, ...rows]));
       write(`${feeds.length} feed${feeds.length === 1 ? '' : 's'}\n`);
     }));
 

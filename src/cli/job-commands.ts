@@ -8,6 +8,7 @@ import { JobScheduler } from '../jobs/scheduler.js';
 import { registerServerJobs } from '../jobs/server-jobs.js';
 import type { AppServices } from '../http/app.js';
 import { CliError, type WithServices } from './with.js';
+import { formatTable } from './table.js';
 
 /** The server's jobs on a scheduler that is never started: for listing and runNow. */
 function serverScheduler(services: AppServices): Promise<JobScheduler> {
@@ -41,9 +42,8 @@ export function registerJobCommands(program: Command, withServices: WithServices
       }
       const header = ['JOB', 'SCHEDULE', 'LAST RUN', 'OUTCOME'];
       const rows = list.map((j) => [j.name, j.schedule, ...describeRun(j.lastRun)]);
-      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-      // The outcome (with its error) is last and not padded: an error may be long.
-      for (const row of [header, ...rows]) process.stdout.write(`${row.map((c, i) => (i < row.length - 1 ? c.padEnd(widths[i]!) : c)).join('  ')}\n`);
+      // The outcome (with its error) is last: an error may be long.
+      process.stdout.write(formatTable([header, ...rows]));
     });
   jobs.command('run')
     .description('run a job now, outside its schedule, as the server would (recorded in job_runs); exit 1 when it fails')

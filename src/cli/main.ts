@@ -19,6 +19,7 @@ import { registerOutboxCommands } from './outbox-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerReconcileCommands } from './reconcile-commands.js';
 import { PolicyError } from '../policy/model.js';
+import { formatTable } from './table.js';
 
 /** The actor CLI commands are audited as. */
 const cliActor = () => `cli:${userInfo().username}`;
@@ -116,8 +117,7 @@ export function buildCli(): Command {
       }
       const rows = list.map((t) => [t.name, t.scopes.join(','), t.identity ?? '-', t.created, t.revoked ? `revoked ${t.revoked}` : 'active']);
       const header = ['NAME', 'SCOPES', 'IDENTITY', 'CREATED', 'STATUS'];
-      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-      for (const row of [header, ...rows]) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`);
+      process.stdout.write(formatTable([header, ...rows]));
     });
   token.command('revoke')
     .description('revoke a token by name; it stops working at once')

@@ -9,6 +9,7 @@ import type { Database } from '../db/database.js';
 import { identitiesById, resolveIdentity } from '../policy/identity-ref.js';
 import { listOperations, retryDead, type OutboxEntry } from '../provisioning/outbox.js';
 import { OPERATION_STATUSES, type OperationStatus } from '../provisioning/operations.js';
+import { formatTable } from './table.js';
 
 type WithDatabase = <T>(work: (db: Database) => Promise<T>) => Promise<T>;
 
@@ -39,11 +40,6 @@ function describe(entry: OutboxEntry): string {
     default:
       return o.op;
   }
-}
-
-function printTable(rows: string[][]): void {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows) write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()}\n`);
 }
 
 /** Adds the `outbox` command group to the CLI. */
@@ -91,7 +87,7 @@ export function registerOutboxCommands(program: Command, withDatabase: WithDatab
         e.status === 'pending' ? e.notBefore : e.status === 'running' ? `lease ${e.leaseUntil}` : (e.completed ?? e.lastModified),
         e.lastError ?? '',
       ]);
-      printTable([['ID', 'STATUS', 'TARGET', 'OPERATION', 'IDENTITY', 'ATTEMPTS', 'DUE / FINISHED', 'LAST ERROR'], ...rows]);
+      write(formatTable([['ID', 'STATUS', 'TARGET', 'OPERATION', 'IDENTITY', 'ATTEMPTS', 'DUE / FINISHED', 'LAST ERROR'], ...rows]));
       write(`${result.operations.length} operation${result.operations.length === 1 ? '' : 's'}${result.next !== undefined ? `; more after ${result.next} (--after ${result.next})` : ''}\n`);
       const waiting = [...new Set(result.operations.filter((e) => !e.connected && e.status === 'pending').map((e) => e.target))];
       for (const target of waiting) write(`target ${target} has no connector configured (config targets.${target}): its operations wait and are never attempted\n`);

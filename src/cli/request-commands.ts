@@ -5,30 +5,17 @@
  * names the operating-system user (cli:<user>) as the actor and the person as the decider.
  */
 import type { Command } from 'commander';
-import type { AccessRequestView, Actor } from '../governance/requests/model.js';
+import type { AccessRequestView } from '../governance/requests/model.js';
 import { REQUEST_STATUSES } from '../governance/requests/model.js';
-import { resolveIdentity } from '../policy/identity-ref.js';
-import type { AppServices } from '../http/app.js';
-import { CliError, type WithServices } from './with.js';
+import { actingPerson, CliError, type WithServices } from './with.js';
+import { formatTable } from './table.js';
 
 const write = (text: string) => process.stdout.write(text);
-
-/** The person `--as` names, as the actor the services take. */
-async function actingPerson(services: AppServices, userName: string, actor: string): Promise<Actor> {
-  const identity = await resolveIdentity(services.db, userName);
-  if (!identity) throw new CliError(`no identity "${userName}" (--as takes a userName or an identity id)`);
-  return { identityId: identity.id, actor };
-}
 
 function stageSummary(r: AccessRequestView): string {
   const stage = r.stages[r.stage];
   if (r.status !== 'pending' || !stage) return '-';
   return `${r.stage + 1}/${r.stages.length} ${stage.approver}`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((row) => `${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`).join('');
 }
 
 /** A request in a few lines: what, for whom, where it stands, each stage. */
@@ -73,7 +60,7 @@ export function registerRequestCommands(program: Command, withServices: WithServ
       await withServices(async (services) => {
         let list: AccessRequestView[];
         if (opts.as !== undefined) {
-          const who = await actingPerson(services, opts.as, actor());
+          const who = await actingPerson(services.db, actor(), opts.as);
           const awaiting = await services.requests.awaiting(who.identityId!);
           const involving = opts.awaiting ? [] : (await services.requests.list({ involving: who.identityId!, ...(opts.status !== undefined && { status: opts.status }) }, { limit })).requests;
           // Disjoint lists: nobody is asked to decide a request they made or benefit from.
@@ -91,7 +78,7 @@ export function registerRequestCommands(program: Command, withServices: WithServ
           write('no access requests\n');
           return;
         }
-        write(table([
+        write(formatTable([
           ['ID', 'STATUS', 'STAGE', 'ITEM', 'FOR', 'BY', 'CREATED'],
           ...list.map((r) => [r.id, r.status, stageSummary(r), r.item, r.beneficiary.userName, r.requester.userName, r.created]),
         ]));
@@ -120,7 +107,7 @@ export function registerRequestCommands(program: Command, withServices: WithServ
       .addHelpText('after', '\nExit status: 0 when decided, 2 when refused (not an approver of the open stage, already decided, unknown request).')
       .action(async (id: string, opts: { as: string; comment?: string }) => {
         await withServices(async (services) => {
-          const by = await actingPerson(services, opts.as, actor());
+          const by = await actingPerson(services.db, actor(), opts.as);
           const r = await services.requests.decide(id, { decision: verb, ...(opts.comment !== undefined && { comment: opts.comment }) }, by);
           const next = r.status === 'pending' ? `; now waiting for stage ${r.stage + 1} (${r.stages[r.stage]!.approver}: ${r.stages[r.stage]!.approvers.join(', ')})` : '';
           const grant = r.grantId ? `; grant ${r.grantId}` : '';

@@ -7,28 +7,13 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { Option, type Command } from 'commander';
-import type { Sql } from '../db/database.js';
-import { GovernanceError } from '../governance/errors.js';
-import type { Actor, CampaignView } from '../governance/reviews/types.js';
+import type { CampaignView } from '../governance/reviews/types.js';
 import { reviewerCompletion, revocationTotals } from '../governance/reviews/report.js';
-import { resolveIdentity } from '../policy/identity-ref.js';
 import { Progress } from './progress.js';
-import { CliError, type WithServices } from './with.js';
+import { actingPerson, CliError, type WithServices } from './with.js';
+import { formatTable } from './table.js';
 
 const write = (text: string) => process.stdout.write(text);
-
-/** Who a command acts as: the person `--as` names (userName or id), or nobody. */
-async function actingAs(sql: Sql, actor: string, as?: string): Promise<Actor> {
-  if (as === undefined) return { identityId: null, actor };
-  const identity = await resolveIdentity(sql, as);
-  if (!identity) throw new GovernanceError('notFound', `identity ${as} does not exist`);
-  return { identityId: identity.id, actor };
-}
-
-function table(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
-}
 
 function describe(c: CampaignView): void {
   write(`campaign ${c.id} (${c.name}): ${c.status}, stage ${c.stage + 1} of ${c.stages}, started ${c.started} by ${c.startedBy}\n`);
@@ -53,7 +38,7 @@ export function registerReviewCommands(program: Command, withServices: WithServi
     .option('--json', 'print the campaign as JSON')
     .action(async (name: string, opts: { as?: string; json?: boolean }) => {
       await withServices(async ({ reviews, db }) => {
-        const by = await actingAs(db, actor(), opts.as);
+        const by = await actingPerson(db, actor(), opts.as);
         let progress: Progress | undefined;
         let last = 0;
         const result = await reviews.startWithCounts(name, by, {
@@ -90,8 +75,8 @@ export function registerReviewCommands(program: Command, withServices: WithServi
           write('no campaigns\n');
           return;
         }
-        table(['ID', 'DEFINITION', 'STATUS', 'STAGE', 'STARTED', 'STAGE ENDS'],
-          campaigns.map((c) => [c.id, c.name, c.status, `${c.stage + 1}/${c.stages}`, c.started, c.status === 'closed' ? '-' : c.stageEnds]));
+        write(formatTable([['ID', 'DEFINITION', 'STATUS', 'STAGE', 'STARTED', 'STAGE ENDS'],
+          ...campaigns.map((c) => [c.id, c.name, c.status, `${c.stage + 1}/${c.stages}`, c.started, c.status === 'closed' ? '-' : c.stageEnds])]));
       });
     });
 
@@ -115,7 +100,7 @@ export function registerReviewCommands(program: Command, withServices: WithServi
     .option('--json', 'print JSON')
     .action(async (opts: { as: string; campaign?: string; all?: boolean; json?: boolean }) => {
       await withServices(async ({ reviews, db }) => {
-        const by = await actingAs(db, actor(), opts.as);
+        const by = await actingPerson(db, actor(), opts.as);
         const items = [];
         let after: number | undefined;
         do {
@@ -131,9 +116,9 @@ export function registerReviewCommands(program: Command, withServices: WithServi
           write('no items\n');
           return;
         }
-        table(['ITEM', 'CAMPAIGN', 'STAGE', 'PERSON', 'ACCESS', 'SOURCE', 'SINCE', 'DECISION', 'SOD'],
-          items.map((i) => [String(i.id), i.campaignId.slice(0, 8), String(i.stage + 1), i.identity.userName, i.item, i.context.source, i.context.since.slice(0, 10),
-            i.decision ?? '-', i.context.sodConflicts.map((c) => c.rule).join(',') || '-']));
+        write(formatTable([['ITEM', 'CAMPAIGN', 'STAGE', 'PERSON', 'ACCESS', 'SOURCE', 'SINCE', 'DECISION', 'SOD'],
+          ...items.map((i) => [String(i.id), i.campaignId.slice(0, 8), String(i.stage + 1), i.identity.userName, i.item, i.context.source, i.context.since.slice(0, 10),
+            i.decision ?? '-', i.context.sodConflicts.map((c) => c.rule).join(',') || '-'])]));
       });
     });
 
@@ -153,7 +138,7 @@ export function registerReviewCommands(program: Command, withServices: WithServi
         return id;
       });
       await withServices(async ({ reviews, db }) => {
-        const by = await actingAs(db, actor(), opts.as);
+        const by = await actingPerson(db, actor(), opts.as);
         const result = await reviews.decide(ids, { decision: opts.keep ? 'keep' : 'revoke', ...(opts.comment !== undefined && { comment: opts.comment }) }, by);
         write(`${opts.keep ? 'kept' : 'revoked'} ${result.decided} item${result.decided === 1 ? '' : 's'}`
           + `${opts.revoke ? `; ${result.revoked} grant${result.revoked === 1 ? '' : 's'} removed${result.failed > 0 ? `, ${result.failed} to retry at close` : ''}` : ''}\n`);
@@ -167,7 +152,7 @@ export function registerReviewCommands(program: Command, withServices: WithServi
     .option('--json', 'print the closed campaign as JSON')
     .action(async (id: string, opts: { as?: string; json?: boolean }) => {
       await withServices(async ({ reviews, db }) => {
-        const campaign = await reviews.close(id, await actingAs(db, actor(), opts.as));
+        const campaign = await reviews.close(id, await actingPerson(db, actor(), opts.as));
         if (opts.json) write(`${JSON.stringify(campaign, null, 2)}\n`);
         else describe(campaign);
       });
@@ -194,8 +179,8 @@ export function registerReviewCommands(program: Command, withServices: WithServi
         }
         describe(await reviews.get(id));
         const reviewers = await reviewerCompletion(db, id);
-        table(['REVIEWER', 'ASSIGNED', 'DECIDED', 'KEPT', 'REVOKED'],
-          reviewers.map((r) => [r.reviewer.userName, String(r.assigned), String(r.decided), String(r.kept), String(r.revoked)]));
+        write(formatTable([['REVIEWER', 'ASSIGNED', 'DECIDED', 'KEPT', 'REVOKED'],
+          ...reviewers.map((r) => [r.reviewer.userName, String(r.assigned), String(r.decided), String(r.kept), String(r.revoked)])]));
         const revocations = await revocationTotals(db, id);
         write(`revocations: ${revocations.decided} decided, ${revocations.applied} carried out, ${revocations.pending} pending\n`);
         if (opts.csv) write(`decisions written to ${opts.csv}\n`);
