@@ -1,6 +1,6 @@
 /* How command modules reach the database and the services: main.ts passes these in. */
 import type { Database, Sql } from '../db/database.js';
-import type { Actor } from '../governance/requests/model.js';
+import type { Actor } from '../governance/actor.js';
 import { resolveIdentity } from '../policy/identity-ref.js';
 import type { AppServices } from '../http/app.js';
 

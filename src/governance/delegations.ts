@@ -14,18 +14,18 @@ import type { ChangeContext } from '../identity/resources.js';
 import { daysAfter } from '../lifecycle/dates.js';
 import { identitiesById, resolveIdentity } from '../policy/identity-ref.js';
 import { GovernanceError } from './errors.js';
-import type { Actor } from './requests/model.js';
+import { requirePerson, type Actor } from './actor.js';
+import { isoDateTime } from '../policy/model.js';
 
 /** The longest a delegation may last: a deputy stands in for an absence, not for good. */
 export const MAX_DELEGATION_DAYS = 366;
 
-const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time such as 2026-12-31T00:00:00Z' });
 
 /** The body of POST /delegations. */
 export const delegationInput = z.strictObject({
   deputy: z.string().min(1).max(255).describe('identity id or userName of who decides in your place'),
-  from: isoTime.optional().describe('when the delegation starts; absent: now'),
-  until: isoTime.describe('when it ends'),
+  from: isoDateTime.optional().describe('when the delegation starts; absent: now'),
+  until: isoDateTime.describe('when it ends'),
 });
 export type DelegationInput = z.infer<typeof delegationInput>;
 
@@ -137,14 +137,6 @@ export class DelegationService {
       return view!;
     });
   }
-}
-
-/** The person an actor is; refused (403) for a token that belongs to nobody. */
-export function requirePerson(by: Actor, what: string): string {
-  if (by.identityId === null) {
-    throw new GovernanceError('forbidden', `only a person can ${what}: this token belongs to no identity (create one with \`iam token create --identity USERNAME\`)`);
-  }
-  return by.identityId;
 }
 
 /** The people whose approvals `deputyId` may decide at `at`: delegators of delegations in force. */

@@ -25,7 +25,8 @@ export const GRANT_SOURCES = ['birthright', 'request', 'manual', 'review'] as co
 export type GrantSource = (typeof GRANT_SOURCES)[number];
 
 const name = (what: string) => z.string().regex(NAME, `${what} must be 1-64 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit`);
-const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time such as 2026-12-31T00:00:00Z' });
+/** An ISO-8601 date-time with its offset, as every time the API and the services take is written. */
+export const isoDateTime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time such as 2026-12-31T00:00:00Z' });
 
 /** `role:<name>` or `ent:<target>/<key>`. */
 export const itemName = z.string().refine((v) => parseItem(v) !== undefined, {
@@ -118,7 +119,7 @@ export const sodExceptionInput = z.strictObject({
   identity: z.string().min(1).max(255),
   reason: z.string().min(1).max(4000),
   approvedBy: z.string().min(1).max(255),
-  validUntil: isoTime.nullable().optional(),
+  validUntil: isoDateTime.nullable().optional(),
 });
 export type SodExceptionInput = z.infer<typeof sodExceptionInput>;
 
@@ -129,8 +130,8 @@ export const grantInput = z.strictObject({
   source: z.enum(GRANT_SOURCES).default('manual'),
   sourceRef: z.string().max(128).default(''),
   reason: z.string().max(4000).optional(),
-  validFrom: isoTime.nullable().optional(),
-  validUntil: isoTime.nullable().optional(),
+  validFrom: isoDateTime.nullable().optional(),
+  validUntil: isoDateTime.nullable().optional(),
 });
 export type GrantInput = z.input<typeof grantInput>;
 

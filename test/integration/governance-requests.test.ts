@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { configWith } from '../../src/config/index.js';
 import { GovernanceError } from '../../src/governance/errors.js';
-import type { Actor } from '../../src/governance/requests/model.js';
+import type { Actor } from '../../src/governance/actor.js';
 import { closeServices, createServices, type AppServices } from '../../src/http/app.js';
 import { createLogger } from '../../src/log/logger.js';
 import { loadCatalog } from '../../src/policy/catalog.js';

@@ -49,14 +49,6 @@ export interface SodConflict {
   items: string[];
 }
 
-/** Who acts: the person (null for a system or a token that is nobody), the audit actor, and the token's scopes. */
-export interface Actor {
-  identityId: string | null;
-  actor: string;
-  requestId?: string;
-  scopes?: readonly string[];
-}
-
 /** An access request as clients read it. */
 export interface AccessRequestView {
   id: string;

@@ -24,13 +24,14 @@ import { identitiesById, resolveIdentity } from '../../policy/identity-ref.js';
 import { parseItem, PolicyError } from '../../policy/model.js';
 import type { SodExceptions } from '../../policy/sod-exceptions.js';
 import type { SodService } from '../../policy/sod.js';
-import { delegatorsOf, requirePerson } from '../delegations.js';
+import { requirePerson, type Actor } from '../actor.js';
+import { delegatorsOf } from '../delegations.js';
 import { GovernanceError } from '../errors.js';
 import { resolveStage, sodFindings, sodOwnerStage } from './chain.js';
 import { jobContext, notifyExpiringGrants, processDue } from './due.js';
 import { reassignLeavers } from './leavers.js';
 import { linkMaker, type LinkMaker } from './mails.js';
-import { accessUntil, chainFor, checkDuration, type AccessRequestView, type Actor, type RequestInput, type StoredStage } from './model.js';
+import { accessUntil, chainFor, checkDuration, type AccessRequestView, type RequestInput, type StoredStage } from './model.js';
 import { closeOpenTasks, insertRequest, insertTasks, readRequest, saveRequest, selectRequests, tasksOf, toViews, type RequestRecord } from './records.js';
 import { chainContext, conclude, failRequest, mailDecided, openFrom, subjectOf, type Step } from './workflow.js';
 

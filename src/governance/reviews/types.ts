@@ -16,7 +16,7 @@ export interface ReviewDeps {
 }
 
 /** Who acts: the person (null for a system's token or a job), the audit actor and the token's scopes; shared with access requests. */
-export type { Actor } from '../requests/model.js';
+export type { Actor } from '../actor.js';
 
 export type Decision = 'keep' | 'revoke';
 

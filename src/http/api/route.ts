@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import type { ChangeContext } from '../../identity/resources.js';
 import type { Scope } from '../../auth/scopes.js';
+import type { Actor } from '../../governance/actor.js';
 import type { ErrorStatus } from './errors.js';
 
 /** Where the REST API is mounted. */
@@ -63,6 +64,11 @@ export interface ApiCall {
 export interface Caller {
   identityId: string | null;
   scopes: readonly Scope[];
+}
+
+/** The caller as the governance services take it: the token's person, the audit actor and the token's scopes. */
+export function callerActor(call: ApiCall): Actor {
+  return { identityId: call.caller.identityId, actor: call.change.actor, scopes: call.caller.scopes, ...(call.change.requestId !== undefined && { requestId: call.change.requestId }) };
 }
 
 /** An If-Match header: `*` (the resource must exist) or one version. */

@@ -69,5 +69,8 @@ export function listOf<T extends z.ZodType>(id: string, item: T) {
 /** Path parameter text: anything but empty, bounded so a path cannot carry a novel. */
 export const pathText = z.string().min(1).max(512);
 
-/** An ISO-8601 date-time with offset, as query parameters take it. */
-export const isoDateTime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time such as 2026-12-31T00:00:00Z' });
+/** A true/false query parameter, as the words a URL carries. */
+export const queryFlag = z.enum(['true', 'false']).transform((word) => word === 'true');
+
+/** ISO-8601 date-times, as the access model's inputs take them (re-exported for the routes). */
+export { isoDateTime } from '../../policy/model.js';

@@ -9,11 +9,11 @@
 import { z } from 'zod';
 import { delegationInput } from '../../../governance/delegations.js';
 import { GovernanceError } from '../../../governance/errors.js';
-import { accessRequestBody, REQUEST_STATUSES, requestedItem, STAGE_STATUSES, type Actor } from '../../../governance/requests/model.js';
+import { accessRequestBody, REQUEST_STATUSES, requestedItem, STAGE_STATUSES } from '../../../governance/requests/model.js';
 import { resolveIdentity } from '../../../policy/identity-ref.js';
 import type { ApiDeps } from '../deps.js';
-import { API_PREFIX, defineRoute, type ApiCall, type ApiRoute } from '../route.js';
-import { listOf, pathText, requestSchema, responseSchema } from '../schemas.js';
+import { API_PREFIX, callerActor, defineRoute, type ApiCall, type ApiRoute } from '../route.js';
+import { listOf, pathText, queryFlag, requestSchema, responseSchema } from '../schemas.js';
 
 const person = z.strictObject({ id: z.string(), userName: z.string() });
 
@@ -79,17 +79,11 @@ const listQuery = z.strictObject({
   after: z.string().min(1).max(64).optional().describe('the `next` of the previous page'),
 });
 
-const flag = z.enum(['true', 'false']).transform((word) => word === 'true');
 const delegationQuery = z.strictObject({
-  includeEnded: flag.default(false).describe('also delegations that ended or were withdrawn'),
+  includeEnded: queryFlag.default(false).describe('also delegations that ended or were withdrawn'),
 });
 
 const idParams = z.strictObject({ id: pathText });
-
-/** Who acts, as the governance services take it. */
-function actorOf(call: ApiCall): Actor {
-  return { identityId: call.caller.identityId, actor: call.change.actor, scopes: call.caller.scopes, ...(call.change.requestId !== undefined && { requestId: call.change.requestId }) };
-}
 
 const readsAll = (call: ApiCall) => call.caller.scopes.some((s) => s === 'iam-admin' || s === 'auditor');
 
@@ -111,7 +105,7 @@ export function accessRequestRoutes(deps: ApiDeps): ApiRoute[] {
         const item = requestedItem(body);
         const { created, request } = await deps.requests.create(
           { item, justification: body.justification, ...(body.beneficiary !== undefined && { beneficiary: body.beneficiary }), ...(body.durationDays !== undefined && { durationDays: body.durationDays }) },
-          { ...actorOf(call), ...(call.idempotencyKey !== undefined && { idempotencyKey: call.idempotencyKey }) },
+          { ...callerActor(call), ...(call.idempotencyKey !== undefined && { idempotencyKey: call.idempotencyKey }) },
         );
         // The mail the request queued (to its first approvers) goes out now rather than at the next mail job.
         if (created) deps.mailer.sendSoon();
@@ -151,7 +145,7 @@ export function accessRequestRoutes(deps: ApiDeps): ApiRoute[] {
       responses: { 200: { description: 'the request', schema: AccessRequestSchema } },
       errors: [404],
       async handle({ params }, call) {
-        return { status: 200, body: await deps.requests.read(params.id, actorOf(call)) };
+        return { status: 200, body: await deps.requests.read(params.id, callerActor(call)) };
       },
     }),
     defineRoute({
@@ -163,7 +157,7 @@ export function accessRequestRoutes(deps: ApiDeps): ApiRoute[] {
       responses: { 200: { description: 'the request after the decision', schema: AccessRequestSchema } },
       errors: [403, 404, 409],
       async handle({ params, body }, call) {
-        const decided = await deps.requests.decide(params.id, body, actorOf(call));
+        const decided = await deps.requests.decide(params.id, body, callerActor(call));
         deps.mailer.sendSoon();
         return { status: 200, body: decided };
       },
@@ -175,7 +169,7 @@ export function accessRequestRoutes(deps: ApiDeps): ApiRoute[] {
       responses: { 200: { description: 'the cancelled request', schema: AccessRequestSchema } },
       errors: [403, 404, 409],
       async handle({ params }, call) {
-        const cancelled = await deps.requests.cancel(params.id, actorOf(call));
+        const cancelled = await deps.requests.cancel(params.id, callerActor(call));
         deps.mailer.sendSoon();
         return { status: 200, body: cancelled };
       },
@@ -207,7 +201,7 @@ export function accessRequestRoutes(deps: ApiDeps): ApiRoute[] {
       responses: { 201: { description: 'the delegation', schema: DelegationSchema } },
       errors: [403, 404, 422],
       async handle({ body }, call) {
-        return { status: 201, body: await deps.delegations.create(body, actorOf(call)) };
+        return { status: 201, body: await deps.delegations.create(body, callerActor(call)) };
       },
     }),
     defineRoute({
@@ -217,7 +211,7 @@ export function accessRequestRoutes(deps: ApiDeps): ApiRoute[] {
       responses: { 204: { description: 'withdrawn' } },
       errors: [403, 404, 409],
       async handle({ params }, call) {
-        await deps.delegations.revoke(params.id, actorOf(call));
+        await deps.delegations.revoke(params.id, callerActor(call));
         return { status: 204 };
       },
     }),

@@ -9,7 +9,7 @@ import type { FeedReport, FeedStatus } from '../../../lifecycle/feed-service.js'
 import { PLAN_CLASSES, type PlanClass } from '../../../lifecycle/classify.js';
 import type { ApiDeps } from '../deps.js';
 import { API_PREFIX, defineRoute, type ApiRoute, type ApiCall } from '../route.js';
-import { pathText, responseSchema } from '../schemas.js';
+import { pathText, queryFlag, responseSchema } from '../schemas.js';
 
 /** Every status a feed can have, as FeedService writes them. */
 const FEED_STATUSES = ['applying', 'applied', 'held', 'rejected', 'dry-run', 'failed'] as const satisfies readonly FeedStatus[];
@@ -60,11 +60,9 @@ const FeedPage = responseSchema('HrFeedPage', z.strictObject({
   next: z.string().optional().describe('pass as `after` for the next page; absent on the last page'),
 }));
 
-const flag = z.enum(['true', 'false']).transform((word) => word === 'true');
-
 const uploadQuery = z.strictObject({
   kind: z.enum(['snapshot', 'delta']).optional().describe('a full snapshot or a delta; default: the server\'s hr.feedKind'),
-  dryRun: flag.default(false).describe('classify and report only; nothing is applied'),
+  dryRun: queryFlag.default(false).describe('classify and report only; nothing is applied'),
   fileName: z.string().min(1).max(512).optional().describe('the feed\'s file name, kept in its report'),
 });
 

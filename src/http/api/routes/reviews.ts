@@ -12,8 +12,8 @@ import { MAX_DECISIONS } from '../../../governance/reviews/decide.js';
 import { CAMPAIGN_STATUSES } from '../../../governance/reviews/types.js';
 import { resolveIdentity } from '../../../policy/identity-ref.js';
 import type { ApiDeps } from '../deps.js';
-import { API_PREFIX, defineRoute, type ApiCall, type ApiRoute } from '../route.js';
-import { listOf, pathText, requestSchema, responseSchema } from '../schemas.js';
+import { API_PREFIX, callerActor, defineRoute, type ApiRoute } from '../route.js';
+import { listOf, pathText, queryFlag, requestSchema, responseSchema } from '../schemas.js';
 
 const DefinitionInput = requestSchema('ReviewDefinitionInput', campaignDefinition);
 
@@ -95,15 +95,10 @@ const DecisionResult = responseSchema('ReviewDecisionResult', z.strictObject({
 
 const StartInput = requestSchema('ReviewCampaignStart', z.strictObject({ definition: campaignName.describe('the definition to start') }));
 
-const flag = z.enum(['true', 'false']).transform((word) => word === 'true');
 const nameParams = z.strictObject({ name: pathText });
 const idParams = z.strictObject({ id: pathText });
 const MEDIA_TYPES = { csv: 'text/csv; charset=utf-8', json: 'application/json; charset=utf-8' } as const;
 
-/** The person a call acts for: the token's owner. */
-function actorOf(call: ApiCall) {
-  return { identityId: call.caller.identityId, actor: call.change.actor, scopes: call.caller.scopes, ...(call.change.requestId !== undefined && { requestId: call.change.requestId }) };
-}
 
 /** The review routes. */
 export function reviewRoutes(deps: ApiDeps): ApiRoute[] {
@@ -181,7 +176,7 @@ export function reviewRoutes(deps: ApiDeps): ApiRoute[] {
       responses: { 201: { description: 'started', schema: CampaignSchema, headers: { Location: 'the campaign\'s URL' } } },
       errors: [404, 409, 422],
       async handle({ body }, call) {
-        const campaign = await deps.reviews.start(body.definition, actorOf(call));
+        const campaign = await deps.reviews.start(body.definition, callerActor(call));
         // One mail per reviewer was queued with the campaign; send it now rather than at the next mail job.
         deps.mailer.sendSoon();
         return { status: 201, body: campaign, headers: { Location: `${API_PREFIX}/review-campaigns/${campaign.id}` } };
@@ -205,7 +200,7 @@ export function reviewRoutes(deps: ApiDeps): ApiRoute[] {
       responses: { 200: { description: 'the closed campaign with its summary', schema: CampaignSchema } },
       errors: [404, 409],
       async handle({ params }, call) {
-        return { status: 200, body: await deps.reviews.close(params.id, actorOf(call)) };
+        return { status: 200, body: await deps.reviews.close(params.id, callerActor(call)) };
       },
     }),
     defineRoute({
@@ -230,7 +225,7 @@ export function reviewRoutes(deps: ApiDeps): ApiRoute[] {
       description: 'Items assigned to the token\'s person (and, in a stage of named people that names them, that stage\'s items). `reviewer` lists another person\'s items; only iam-admin and auditor tokens may give it. A token that belongs to no person must give it (422 otherwise).',
       query: z.strictObject({
         campaign: z.string().min(1).max(64).optional(),
-        undecided: flag.optional().describe('true: only items the reviewer can still decide'),
+        undecided: queryFlag.optional().describe('true: only items the reviewer can still decide'),
         reviewer: z.string().min(1).max(255).optional().describe('identity id or userName (iam-admin and auditor only)'),
         limit: z.coerce.number().int().min(1).max(1000).default(100),
         after: z.coerce.number().int().min(0).optional().describe('the `next` of the previous page'),
@@ -261,7 +256,7 @@ export function reviewRoutes(deps: ApiDeps): ApiRoute[] {
       responses: { 200: { description: 'decided', schema: DecisionResult } },
       errors: [404, 409, 422],
       async handle({ body }, call) {
-        const result = await deps.reviews.decide(body.items, { decision: body.decision, ...(body.comment !== undefined && { comment: body.comment }) }, actorOf(call));
+        const result = await deps.reviews.decide(body.items, { decision: body.decision, ...(body.comment !== undefined && { comment: body.comment }) }, callerActor(call));
         return { status: 200, body: result };
       },
     }),
