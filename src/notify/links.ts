@@ -105,3 +105,12 @@ export function checkFormProof(key: Buffer, token: string, proof: string): boole
   const given = Buffer.from(proof);
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
+
+/** Makes the link a recipient follows to their page for `purpose` (a review link names its campaign in `ref`), as mail text writes it. */
+export type LinkMaker = (recipientId: string, purpose: LinkPurpose, ref?: string) => string;
+
+/** A link maker signing with `key`, links valid for `ttlHours` from `now`. */
+export function linkMaker(key: Buffer, now: Date, ttlHours: number): LinkMaker {
+  const expires = Math.floor(now.getTime() / 1000) + ttlHours * 3600;
+  return (recipientId, purpose, ref) => `${BASE_URL_PLACEHOLDER}${linkPath(key, { recipientId, purpose, ...(ref !== undefined && { ref }), expires })}`;
+}

@@ -304,3 +304,13 @@ export async function loadCatalog(sql: Sql): Promise<Catalog> {
   };
   return Catalog.fromDocument(document);
 }
+
+/** The targets an item gives access to, in closure order. */
+export function targetsOf(catalog: Catalog, item: string): string[] {
+  const out: string[] = [];
+  for (const reached of catalog.closure(item)) {
+    const ref = parseItem(reached.item);
+    if (ref?.kind === 'entitlement' && !out.includes(ref.target)) out.push(ref.target);
+  }
+  return out;
+}

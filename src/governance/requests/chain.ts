@@ -13,7 +13,8 @@ import { parseItem } from '../../policy/model.js';
 import type { SodService } from '../../policy/sod.js';
 import type { SodOwnerStage, StoredStage } from './model.js';
 import type { ApprovalStage } from '../definitions.js';
-import { resolvePeople, targetsOf } from '../reviews/reviewers.js';
+import { targetsOf } from '../../policy/catalog.js';
+import { resolvePeople } from '../people.js';
 
 /** What stage resolution needs to know about a request. */
 export interface StageSubject {

@@ -11,8 +11,9 @@ import type { Database, Transaction } from '../../db/database.js';
 import { daysAfter } from '../../lifecycle/dates.js';
 import { queueMail, type QueuedMail } from '../../notify/mail-queue.js';
 import { recipients } from '../../notify/recipients.js';
-import { managementChains } from '../reviews/reviewers.js';
-import { escalatedMail, expiredMail, expiringMail, reachable, type LinkMaker, type MailRequest } from './mails.js';
+import { managementChains } from '../people.js';
+import { escalatedMail, expiredMail, expiringMail, reachable, type MailRequest } from './mails.js';
+import type { LinkMaker } from '../../notify/links.js';
 import { closeOpenTasks, insertTasks, saveRequest, selectRequests, tasksOf, type RequestRecord, type TaskRecord } from './records.js';
 import { mailRequest, newTask } from './workflow.js';
 

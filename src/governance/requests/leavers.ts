@@ -9,7 +9,7 @@ import { recordAudit } from '../../audit/recorder.js';
 import { chunks, placeholders } from '../../db/batches.js';
 import { recipients } from '../../notify/recipients.js';
 import { revokeDelegationsOf } from '../delegations.js';
-import { managementChains, type ChainLink } from '../reviews/reviewers.js';
+import { managementChains, type ChainLink } from '../people.js';
 import { resolveStage } from './chain.js';
 import { closeOpenTasks, insertTasks, saveRequest, selectRequests, selectTasks, tasksOf, type RequestRecord, type TaskRecord } from './records.js';
 import { audited, chainContext, escalateAt, failRequest, mailAwaiting, newTask, subjectOf, type Step } from './workflow.js';

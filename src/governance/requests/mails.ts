@@ -5,18 +5,9 @@
  * recipient per event. Links are signed for their recipient and written after
  * BASE_URL_PLACEHOLDER, which the sender replaces with the server's URL.
  */
-import { BASE_URL_PLACEHOLDER, linkPath, type LinkPurpose } from '../../notify/links.js';
 import type { QueuedMail } from '../../notify/mail-queue.js';
 import type { Recipient } from '../../notify/recipients.js';
 
-/** Makes the link a recipient follows to their page for `purpose`. */
-export type LinkMaker = (recipientId: string, purpose: LinkPurpose) => string;
-
-/** A link maker signing with `key`, links valid for `ttlHours` from `now`. */
-export function linkMaker(key: Buffer, now: Date, ttlHours: number): LinkMaker {
-  const expires = Math.floor(now.getTime() / 1000) + ttlHours * 3600;
-  return (recipientId, purpose) => `${BASE_URL_PLACEHOLDER}${linkPath(key, { recipientId, purpose, expires })}`;
-}
 
 /** What mail says about a request. */
 export interface MailRequest {

@@ -30,7 +30,7 @@ import { GovernanceError } from '../errors.js';
 import { resolveStage, sodFindings, sodOwnerStage } from './chain.js';
 import { jobContext, notifyExpiringGrants, processDue } from './due.js';
 import { reassignLeavers } from './leavers.js';
-import { linkMaker, type LinkMaker } from './mails.js';
+import { linkMaker, type LinkMaker } from '../../notify/links.js';
 import { accessUntil, chainFor, checkDuration, type AccessRequestView, type RequestInput, type StoredStage } from './model.js';
 import { closeOpenTasks, insertRequest, insertTasks, readRequest, saveRequest, selectRequests, tasksOf, toViews, type RequestRecord } from './records.js';
 import { chainContext, conclude, failRequest, mailDecided, openFrom, subjectOf, type Step } from './workflow.js';

@@ -24,7 +24,8 @@ import { queueMail, type QueuedMail } from '../../notify/mail-queue.js';
 import { recipients, type Recipient } from '../../notify/recipients.js';
 import { deputiesOf } from '../delegations.js';
 import { resolveStage, sodFindings, sodOwnerStage, type ChainContext, type StageSubject } from './chain.js';
-import { awaitingMail, decidedMail, reachable, type LinkMaker, type MailRequest } from './mails.js';
+import { awaitingMail, decidedMail, reachable, type MailRequest } from './mails.js';
+import type { LinkMaker } from '../../notify/links.js';
 import { accessUntil, stageLabel, type SodConflict, type TaskReason } from './model.js';
 import { closeOpenTasks, insertTasks, type RequestRecord, type TaskRecord } from './records.js';
 

@@ -8,7 +8,7 @@ import type { Sql } from '../../db/database.js';
 import { mailLinkKey } from '../../notify/server-keys.js';
 import { queueMail, type MailKind, type QueuedMail } from '../../notify/mail-queue.js';
 import { recipients } from '../../notify/recipients.js';
-import { BASE_URL_PLACEHOLDER, linkPath } from '../../notify/links.js';
+import { linkMaker } from '../../notify/links.js';
 
 /** The events reviewers are mailed about. */
 export type ReviewEvent = 'started' | 'reminder' | 'escalated' | 'reassigned';
@@ -79,13 +79,12 @@ export async function mailReviewers(
   if (notices.length === 0) return 0;
   const people = await recipients(tx, notices.map((n) => n.reviewerId));
   const key = await mailLinkKey(tx);
-  const expires = Math.floor(options.now.getTime() / 1000) + options.linkTtlHours * 3600;
+  const link = linkMaker(key, options.now, options.linkTtlHours);
   const mails: QueuedMail[] = [];
   for (const notice of notices) {
     const person = people.get(notice.reviewerId);
     if (!person?.address) continue;
-    const link = `${BASE_URL_PLACEHOLDER}${linkPath(key, { recipientId: person.id, purpose: 'review', ref: campaign.id, expires })}`;
-    const { subject, text } = compose(event, campaign, notice, person.name, link);
+    const { subject, text } = compose(event, campaign, notice, person.name, link(person.id, 'review', campaign.id));
     mails.push({ recipientId: person.id, address: person.address, kind: KIND[event], subject, text, dedupeKey: options.dedupe(notice) });
   }
   return queueMail(tx, mails, options.now);

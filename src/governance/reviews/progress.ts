@@ -22,7 +22,8 @@ import type { Progress } from './close.js';
 import { getCampaign, type CampaignRecord } from './campaigns.js';
 import { deleteItems, ItemWriter } from './item-writer.js';
 import { mailReviewers, reviewMailKey, type MailCampaign, type Notice } from './mails.js';
-import { activeManagers, managementChains, personRefs, resolvePeople, ReviewerResolver, upTheChain } from './reviewers.js';
+import { managementChains, resolvePeople } from '../people.js';
+import { activeManagers, personRefs, ReviewerResolver, upTheChain } from './reviewers.js';
 import { resolveScope } from './scope.js';
 import { UNASSIGNED, type ReviewDeps } from './types.js';
 

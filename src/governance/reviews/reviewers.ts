@@ -12,11 +12,11 @@
  * Only active identities review. Everything is resolved from memory: one map of every active
  * identity to its manager (100,000 entries is a few MB) and the catalogue.
  */
-import { chunks, placeholders } from '../../db/batches.js';
 import type { Sql } from '../../db/database.js';
-import type { Catalog } from '../../policy/catalog.js';
+import { targetsOf, type Catalog } from '../../policy/catalog.js';
 import { parseItem } from '../../policy/model.js';
 import type { ReviewStage } from '../definitions.js';
+import { resolvePeople, type ChainLink } from '../people.js';
 import { UNASSIGNED, type ReviewerReason } from './types.js';
 
 /** Every active identity and its manager (an identity id, or null). */
@@ -36,29 +36,6 @@ export async function activeManagers(sql: Sql): Promise<Map<string, string | nul
     if (rows.length < PAGE) return out;
     after = rows[rows.length - 1]!.id;
   }
-}
-
-/**
- * Resolves references to people (an identity id or a userName in any case, as role owners,
- * target owners and people stages write them) to active identity ids; unknown or inactive
- * references are left out.
- */
-export async function resolvePeople(sql: Sql, refs: Iterable<string>): Promise<Map<string, string>> {
-  const list = [...new Set(refs)].filter((r) => r !== '');
-  const out = new Map<string, string>();
-  for (const chunk of chunks(list)) {
-    const lower = chunk.map((r) => r.toLowerCase());
-    const rows = await sql.query<{ id: string; user_name: string }>(
-      `SELECT id, user_name FROM identities WHERE active = 1 AND (id IN (${placeholders(chunk.length)}) OR user_name IN (${placeholders(chunk.length)}))`,
-      [...chunk, ...lower]);
-    const byId = new Map(rows.map((r) => [r.id, r.id]));
-    const byName = new Map(rows.map((r) => [r.user_name, r.id]));
-    for (const ref of chunk) {
-      const id = byId.get(ref) ?? byName.get(ref.toLowerCase());
-      if (id !== undefined) out.set(ref, id);
-    }
-  }
-  return out;
 }
 
 /**
@@ -156,42 +133,6 @@ export class ReviewerResolver {
     const target = targets.find((t) => Object.hasOwn(owners, t));
     return target === undefined ? undefined : owners[target];
   }
-}
-
-/** The targets an item gives access to, in closure order. */
-export function targetsOf(catalog: Catalog, item: string): string[] {
-  const out: string[] = [];
-  for (const reached of catalog.closure(item)) {
-    const ref = parseItem(reached.item);
-    if (ref?.kind === 'entitlement' && !out.includes(ref.target)) out.push(ref.target);
-  }
-  return out;
-}
-
-/** An identity as the management chain is walked: its manager and whether it is active. */
-export interface ChainLink {
-  managerId: string | null;
-  active: boolean;
-}
-
-/** These identities and their managers up to `depth` levels, active or not (a leaver is already inactive). */
-export async function managementChains(sql: Sql, ids: Iterable<string>, depth = 10): Promise<Map<string, ChainLink>> {
-  const out = new Map<string, ChainLink>();
-  let wanted = [...new Set(ids)].filter((id) => id !== UNASSIGNED);
-  for (let level = 0; level <= depth && wanted.length > 0; level++) {
-    const next: string[] = [];
-    for (const chunk of chunks(wanted)) {
-      const rows = await sql.query<{ id: string; manager_id: string | null; active: number | string }>(
-        `SELECT id, manager_id, active FROM identities WHERE id IN (${placeholders(chunk.length)})`, chunk);
-      for (const row of rows) {
-        const managerId = row.manager_id || null;
-        out.set(row.id, { managerId, active: Number(row.active) === 1 });
-        if (managerId !== null && !out.has(managerId)) next.push(managerId);
-      }
-    }
-    wanted = [...new Set(next)].filter((id) => !out.has(id));
-  }
-  return out;
 }
 
 /**

@@ -26,7 +26,8 @@ import type { DefinitionView } from './definitions-store.js';
 import { GovernanceError } from '../errors.js';
 import { ContextBuilder, deleteItems, ItemWriter, type ScopedGrant } from './item-writer.js';
 import { mailReviewers, reviewMailKey } from './mails.js';
-import { activeManagers, personRefs, resolvePeople, ReviewerResolver, type ManagerMap } from './reviewers.js';
+import { resolvePeople } from '../people.js';
+import { activeManagers, personRefs, ReviewerResolver, type ManagerMap } from './reviewers.js';
 import { resolveScope, type ResolvedScope } from './scope.js';
 import { LIVE_STATUSES, UNASSIGNED, type Actor, type CampaignSnapshot, type ReviewDeps } from './types.js';
 

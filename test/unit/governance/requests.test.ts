@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { delegationPeriod, MAX_DELEGATION_DAYS } from '../../../src/governance/delegations.js';
 import { GovernanceError } from '../../../src/governance/errors.js';
-import { awaitingMail, decidedMail, escalatedMail, expiredMail, expiringMail, linkMaker, reachable, type MailRequest } from '../../../src/governance/requests/mails.js';
+import { awaitingMail, decidedMail, escalatedMail, expiredMail, expiringMail, reachable, type MailRequest } from '../../../src/governance/requests/mails.js';
 import { chainFor, checkDuration, requestedItem, stageLabel } from '../../../src/governance/requests/model.js';
 import { mergeConflicts } from '../../../src/governance/requests/workflow.js';
-import { verifyLink } from '../../../src/notify/links.js';
+import { linkMaker, verifyLink } from '../../../src/notify/links.js';
 
 const DAY = 86_400_000;
 

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { Catalog } from '../../../src/policy/catalog.js';
-import { ReviewerResolver, targetsOf, upTheChain, type ChainLink } from '../../../src/governance/reviews/reviewers.js';
+import { type ChainLink } from '../../../src/governance/people.js';
+import { targetsOf } from '../../../src/policy/catalog.js';
+import { ReviewerResolver, upTheChain } from '../../../src/governance/reviews/reviewers.js';
 import type { ReviewStage } from '../../../src/governance/definitions.js';
 
 /*
