@@ -13,7 +13,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Database } from '../db/database.js';
-import { exportSigningKeys } from '../notify/server-keys.js';
+import { exportSigningKeys } from '../auth/server-keys.js';
 import { exportAuditEvents, rangeConditions, type ExportFormat, type ExportRange } from './export.js';
 import {
   ACCESS_REPORT_FILE, EVENTS_FILES, MANIFEST_FILE, manifestBytes, signManifest, SIGNATURE_FILE, SOD_REPORT_FILE, type ExportManifest,

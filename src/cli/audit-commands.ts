@@ -8,7 +8,7 @@ import { verifyAuditChain } from '../audit/verify.js';
 import { exportAuditEvents, type ExportFormat } from '../audit/export.js';
 import { writeSignedExport, type SignedExportProgress } from '../audit/signed-export.js';
 import { UntrustedKeyError, verifyExport, type ExportVerification } from '../audit/verify-export.js';
-import { exportSigningKeys, storedExportPublicKey } from '../notify/server-keys.js';
+import { exportSigningKeys, storedExportPublicKey } from '../auth/server-keys.js';
 import { Progress } from './progress.js';
 import { CliError, type WithDatabase } from './with.js';
 

@@ -12,7 +12,7 @@ import { UntrustedKeyError, verifyExport, type ExportVerification } from '../../
 import { configWith } from '../../src/config/index.js';
 import { GENESIS_HASH } from '../../src/audit/hash.js';
 import { IdentityService } from '../../src/identity/identity-service.js';
-import { exportSigningKeys } from '../../src/notify/server-keys.js';
+import { exportSigningKeys } from '../../src/auth/server-keys.js';
 import { BirthrightService } from '../../src/policy/birthright.js';
 import { PolicyChangeLog } from '../../src/policy/changes.js';
 import { GrantService } from '../../src/policy/grants.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { registerAuditCommands } from '../../src/cli/audit-commands.js';
 import { CliError } from '../../src/cli/with.js';
 import { IdentityService } from '../../src/identity/identity-service.js';
-import { exportSigningKeys } from '../../src/notify/server-keys.js';
+import { exportSigningKeys } from '../../src/auth/server-keys.js';
 import { runCli, runInProcess } from '../support/cli.js';
 import { onEachDatabase } from '../support/databases.js';
 

@@ -16,7 +16,7 @@ import { chunks, placeholders } from '../../db/batches.js';
 import { uniqueViolation, type Database, type Sql, type Transaction } from '../../db/database.js';
 import type { ChangeContext } from '../../identity/resources.js';
 import { daysAfter } from '../../lifecycle/dates.js';
-import { mailLinkKey } from '../../notify/server-keys.js';
+import { mailLinkKey } from '../../auth/server-keys.js';
 import type { BirthrightService } from '../../policy/birthright.js';
 import { CatalogCache, type Catalog } from '../../policy/catalog.js';
 import type { GrantService } from '../../policy/grants.js';

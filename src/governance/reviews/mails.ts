@@ -5,7 +5,7 @@
  * link to their items in the campaign; people without an email get none.
  */
 import type { Sql } from '../../db/database.js';
-import { mailLinkKey } from '../../notify/server-keys.js';
+import { mailLinkKey } from '../../auth/server-keys.js';
 import { queueMail, type MailKind, type QueuedMail } from '../../notify/mail-queue.js';
 import { recipients } from '../../notify/recipients.js';
 import { linkMaker } from '../../notify/links.js';

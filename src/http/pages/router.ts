@@ -11,7 +11,7 @@ import type { Context, Middleware } from 'koa';
 import type { AppServices } from '../app.js';
 import type { RequestState } from '../middleware/request-context.js';
 import { formProof, LinkError, PAGES_PREFIX, verifyLink, type LinkPurpose } from '../../notify/links.js';
-import { mailLinkKey } from '../../notify/server-keys.js';
+import { mailLinkKey } from '../../auth/server-keys.js';
 import { approvalsPage } from './approvals.js';
 import { renderPage, sendPage } from './layout.js';
 import { deciding, readDecisionForm, type LinkPage, type PageHandler } from './link-page.js';
