@@ -19,6 +19,7 @@ import type { Database } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
 import { JobMetrics } from './job-metrics.js';
 import { JOB_NAME, JobRunCoordinator, type JobRunRow } from './run-coordinator.js';
+import { DAY_MS } from '../lifecycle/dates.js';
 
 /** What a job's function is told about the run. */
 export interface JobContext {
@@ -119,7 +120,7 @@ export class JobScheduler {
   constructor(db: Database, private readonly log: Logger, private readonly options: JobSchedulerOptions = {}) {
     this.clock = options.clock ?? (() => new Date());
     this.coordinator = new JobRunCoordinator(db, options.instance, this.clock);
-    this.retentionMs = (options.retentionDays ?? DEFAULT_RETENTION_DAYS) * 86_400_000;
+    this.retentionMs = (options.retentionDays ?? DEFAULT_RETENTION_DAYS) * DAY_MS;
     if (options.registry) this.metrics = JobMetrics.on(options.registry);
     this.onFailure = options.onFailure ?? auditJobFailure(db);
   }

@@ -4,7 +4,8 @@
  * date or later.
  */
 
-const DAY_MS = 86_400_000;
+/** One day in milliseconds (days here are UTC days, without daylight saving). */
+export const DAY_MS = 86_400_000;
 
 /** The ISO date (UTC) of a time. */
 export const isoDate = (at: Date): string => at.toISOString().slice(0, 10);

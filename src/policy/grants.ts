@@ -14,6 +14,7 @@ import type { PolicyChangeLog } from './changes.js';
 import { resolveIdentity, type IdentityRef } from './identity-ref.js';
 import { describeIssues, grantInput, parseItem, PolicyError, type Grant, type GrantSource } from './model.js';
 import type { SodService, SodViolation } from './sod.js';
+import { DAY_MS } from '../lifecycle/dates.js';
 
 /** The columns a Grant is read from, in grantFromRow's order. */
 export const GRANT_COLUMNS = 'id, identity_id, item, source, source_ref, granted_by, reason, valid_from, valid_until, created';
@@ -89,7 +90,6 @@ export async function grantedItems(sql: Sql, identityIds: Iterable<string>, cond
 
 /** Page size bounds for list(). */
 const MAX_PAGE = 1000;
-const DAY_MS = 86_400_000;
 
 /** Makes, revokes and lists grants, enforcing validity, deny rules, role durations and SoD on the way in. */
 /** Told, inside the transaction, whose grants a grant or revocation changed: provisioning follows it. */

@@ -28,6 +28,7 @@ import type { AccountAttributes, OpName } from './connector.js';
 import { attributesJson, canonicalAttributes } from './operations.js';
 import { readUnfinished, writeQueues, type AccountTarget } from './outbox.js';
 import { updateRows } from './rows.js';
+import { daysAfter } from '../lifecycle/dates.js';
 
 export interface PlanSummary {
   /** outbox rows inserted */
@@ -44,7 +45,6 @@ export interface PlannerOptions {
 
 /** Identities per chunk; every IN list stays at or below this. */
 const CHUNK = 1000;
-const DAY_MS = 86_400_000;
 
 type Doc = Record<string, unknown>;
 
@@ -139,7 +139,7 @@ export class AccountPlanner {
 
   private async planChunk(tx: Transaction, catalog: Catalog, ids: string[], cause: string, now: Date, wouldHold?: ReadonlyMap<string, readonly string[]>): Promise<PlanSummary> {
     const stamp = now.toISOString();
-    const deleteAt = new Date(now.getTime() + this.options.retentionDays * DAY_MS).toISOString();
+    const deleteAt = daysAfter(now, this.options.retentionDays).toISOString();
     const inList = placeholders(ids.length);
 
     const identities = new Map<string, { active: boolean; doc: Doc }>();

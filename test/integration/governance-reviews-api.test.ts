@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { onEachDatabase } from '../support/databases.js';
 import { apiClient, type ApiClient } from '../support/api-client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { createOwners, freshDepartment, freshName, grant, grantExists, person, REVIEW_POLICY, reviewConfig, TestClock, type TestPerson } from '../support/review-fixtures.js';
+import { createOwners, freshDepartment, freshName, grant, grantExists, person, REVIEW_POLICY, reviewConfig, type TestPerson } from '../support/review-fixtures.js';
+import { TestClock } from '../support/clock.js';
 
 /*
  * The review routes over HTTP: definitions (config ones read-only), campaigns, a reviewer's items

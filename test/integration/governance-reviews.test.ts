@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { onEachDatabase } from '../support/databases.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import {
-  createOwners, DAY, freshDepartment, freshName, grant, grantExists, itemRows, mailsTo, person, REVIEW_POLICY, reviewConfig, TestClock,
+  createOwners, DAY, freshDepartment, freshName, grant, grantExists, itemRows, mailsTo, person, REVIEW_POLICY, reviewConfig,
   type TestPerson,
 } from '../support/review-fixtures.js';
 import { GovernanceError } from '../../src/governance/errors.js';
@@ -10,6 +10,7 @@ import type { Actor, CampaignView, ReviewItemView } from '../../src/governance/r
 import { contextOf } from '../../src/governance/reviews/item-writer.js';
 import type { ReviewService } from '../../src/governance/reviews/service.js';
 import type { Database } from '../../src/db/database.js';
+import { TestClock } from '../support/clock.js';
 
 /*
  * Review campaigns through the service, on a real server's wiring (grants provision through the

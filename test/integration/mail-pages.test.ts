@@ -3,7 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { AccessRequestView } from '../../src/governance/requests/service.js';
 import { onEachDatabase } from '../support/databases.js';
 import { launchBrowser, noScriptContext } from '../support/browser.js';
-import { TestClock } from '../support/review-fixtures.js';
+import { TestClock } from '../support/clock.js';
 import { ENTERPRISE, newUser } from '../support/scim-client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startTestSmtp, type CapturedMail, type TestSmtp } from '../support/smtp.js';

@@ -12,14 +12,9 @@ import { queueMail, type QueuedMail } from '../../src/notify/mail-queue.js';
 import { Mailer } from '../../src/notify/mailer.js';
 import { onEachDatabase } from '../support/databases.js';
 import { startTestSmtp, type TestSmtp } from '../support/smtp.js';
+import { TestClock } from '../support/clock.js';
 
 const HOUR = 3_600_000;
-
-/** A clock tests move by hand. */
-function movableClock(start = Date.parse('2030-03-01T09:00:00.000Z')) {
-  let now = start;
-  return { now: () => new Date(now), advance: (ms: number) => (now += ms) };
-}
 
 interface MailRow { id: number | string; attempts: number | string; next_attempt_at: string; sent_at: string | null; last_error: string | null }
 
@@ -31,7 +26,7 @@ onEachDatabase('mailer', (database, kind) => {
   let db: Database;
   let smtp: TestSmtp;
   let logLines: string[];
-  let clock: ReturnType<typeof movableClock>;
+  let clock: TestClock;
   const mailers: Mailer[] = [];
 
   const logger = () => createLogger('debug', new Writable({
@@ -59,7 +54,7 @@ onEachDatabase('mailer', (database, kind) => {
     await db.execute('DELETE FROM mail_outbox');
     smtp.reset();
     logLines = [];
-    clock = movableClock();
+    clock = new TestClock(Date.parse('2030-03-01T09:00:00.000Z'));
   });
   afterEach(async () => {
     await Promise.all(mailers.splice(0).map((m) => m.close()));

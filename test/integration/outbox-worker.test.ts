@@ -9,12 +9,7 @@ import { retryDead } from '../../src/provisioning/outbox.js';
 import { ConnectorRegistry } from '../../src/provisioning/registry.js';
 import { OutboxWorker, type OutboxWorkerOptions } from '../../src/provisioning/worker.js';
 import { count, create, insertAccounts, insertOperations, RecordingConnector, statuses, withExecute, TEST_WORKER, type TestAccount } from '../support/outbox-fixtures.js';
-
-/** A clock tests move by hand. */
-function movableClock(start = Date.now()) {
-  let now = start;
-  return { now: () => new Date(now), advance: (ms: number) => (now += ms), at: () => now };
-}
+import { TestClock } from '../support/clock.js';
 
 const registryOf = (...targets: Array<{ connector: Connector; concurrency?: number; ratePerSecond?: number }>) =>
   new ConnectorRegistry(targets.map((t) => ({ connector: t.connector, concurrency: t.concurrency ?? 8, ratePerSecond: t.ratePerSecond ?? 0 })));
@@ -81,7 +76,7 @@ onEachDatabase('outbox worker', (database) => {
     const [account] = await insertAccounts(db, memory.target, 1);
     const [id] = await insertOperations(db, [{ account: account!, operation: create('retry-me') }]);
     memory.failNext({ times: 3, message: 'connection reset by target' });
-    const clock = movableClock();
+    const clock = new TestClock();
     // random() = 0.5: the delay is half of base · 2^(attempt-1).
     const w = worker(registryOf({ connector: memory }), { clock: clock.now, random: () => 0.5, backoffBaseMs: 1000 });
     for (const [attempt, delay] of [[1, 500], [2, 1000], [3, 2000]] as const) {
@@ -105,7 +100,7 @@ onEachDatabase('outbox worker', (database) => {
     const [first, second] = await insertAccounts(db, memory.target, 2);
     const [a, b] = await insertOperations(db, [{ account: first!, operation: create('first') }, { account: second!, operation: create('second') }]);
     memory.failNext({ times: 1, retryAfterMs: 60_000, message: '429 Too Many Requests' });
-    const clock = movableClock();
+    const clock = new TestClock();
     // Concurrency 1: the second operation would start right after the first; the pause stops it.
     const w = worker(registryOf({ connector: memory, concurrency: 1 }), { clock: clock.now, random: () => 0 });
     await w.drain();
@@ -131,7 +126,7 @@ onEachDatabase('outbox worker', (database) => {
     ]);
     memory.failNext({ times: 1, retryable: false, accountId: permanent!.accountId, message: 'userName rejected by target' });
     memory.failNext({ times: 10, accountId: flaky!.accountId, message: 'timeout' });
-    const clock = movableClock();
+    const clock = new TestClock();
     const w = worker(registryOf({ connector: memory }), { clock: clock.now, random: () => 0, maxAttempts: 3, registry });
     for (let i = 0; i < 3; i++) await w.drain();
     expect(await opRow(db, p1!)).to.deep.include({ status: 'dead', attempts: 1, lastError: 'userName rejected by target' });
@@ -169,7 +164,7 @@ onEachDatabase('outbox worker', (database) => {
     const [{ idempotency_key: key }] = await db.query<{ idempotency_key: string }>('SELECT idempotency_key FROM outbox WHERE id = ?', [c]);
     const ref: AccountRef = { accountId: account!.accountId, identityId: account!.identityId, target: memory.target, accountKey: null };
     await memory.execute(ref, create('crash'), key);
-    const clock = movableClock();
+    const clock = new TestClock();
     const leaseUntil = new Date(clock.at() + 30_000).toISOString();
     await db.execute(`UPDATE outbox SET status = 'running', attempts = 1, lease_until = ?, leased_by = 'crashed-host:1:abc#7' WHERE id = ?`, [leaseUntil, c]);
     const w = worker(registryOf({ connector: memory }), { clock: clock.now });
@@ -219,7 +214,7 @@ onEachDatabase('outbox worker', (database) => {
     });
     const [account] = await insertAccounts(db, memory.target, 1);
     await insertOperations(db, [{ account: account!, operation: create('lossy', ['a']) }, { account: account!, operation: { op: 'add-membership', entitlement: 'b' } }]);
-    const clock = movableClock();
+    const clock = new TestClock();
     const w = worker(registryOf({ connector: lossy }), { clock: clock.now, random: () => 0 });
     expect(await w.drain()).to.deep.include({ done: 2, retried: 1 });
     expect([memory.calls, memory.replayed]).to.deep.equal([3, 1]);
@@ -231,7 +226,7 @@ onEachDatabase('outbox worker', (database) => {
     const [connected] = await insertAccounts(db, memory.target, 1);
     const [orphan] = await insertAccounts(db, 'unconfigured-target', 1);
     const [, o] = await insertOperations(db, [{ account: connected!, operation: create('c') }, { account: orphan!, operation: create('o') }]);
-    const clock = movableClock();
+    const clock = new TestClock();
     const w = worker(registryOf({ connector: memory }), { clock: clock.now });
     expect(await w.drain()).to.deep.include({ done: 1 });
     clock.advance(365 * 86_400_000);

@@ -38,20 +38,6 @@ export const REVIEW_POLICY: CatalogDocumentInput = {
   }],
 };
 
-/** A clock the test moves; starts now. */
-export class TestClock {
-  private at = Date.now();
-  readonly now = (): Date => new Date(this.at);
-  /** Moves the clock forward (or back) by days. */
-  advanceDays(days: number): void {
-    this.at += days * DAY;
-  }
-  /** Sets the clock to an instant. */
-  set(at: Date | number): void {
-    this.at = typeof at === 'number' ? at : at.getTime();
-  }
-}
-
 /** A person as the tests use them. */
 export interface TestPerson {
   id: string;

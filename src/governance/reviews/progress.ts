@@ -16,7 +16,7 @@ import { recordAudit } from '../../audit/recorder.js';
 import type { Config } from '../../config/index.js';
 import { chunks, placeholders } from '../../db/batches.js';
 import type { Database, Transaction } from '../../db/database.js';
-import { daysAfter } from '../../lifecycle/dates.js';
+import { DAY_MS, daysAfter } from '../../lifecycle/dates.js';
 import { CatalogCache } from '../../policy/catalog.js';
 import type { Progress } from './close.js';
 import { getCampaign, type CampaignRecord } from './campaigns.js';
@@ -27,7 +27,6 @@ import { activeManagers, personRefs, ReviewerResolver, upTheChain } from './revi
 import { resolveScope } from './scope.js';
 import { UNASSIGNED, type ReviewDeps } from './types.js';
 
-const DAY_MS = 86_400_000;
 const PAGE = 5000;
 const FLUSH_ROWS = 10_000;
 /** The actor of what time does to a campaign. */
