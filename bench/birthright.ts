@@ -14,7 +14,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPool } from 'mysql2/promise';
 import { insertRows } from '../src/db/batches.js';
 import { Database } from '../src/db/database.js';
 import { columnValues } from '../src/identity/columns.js';
@@ -27,7 +26,7 @@ import { simulate } from '../src/policy/simulate.js';
 import { SodService } from '../src/policy/sod.js';
 import { USER_COLUMNS } from '../src/scim/sql-map.js';
 import { rawInsertSeconds } from './lib/raw-insert.js';
-import { arg, databaseKinds, hrFeedRows, ROOT, writeResults } from './lib/setup.js';
+import { arg, databaseKinds, hrFeedRows, ROOT, writeResults, dropDatabase } from './lib/setup.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -225,13 +224,9 @@ async function measure(kind: 'sqlite' | 'mariadb', url: string, users: Array<{ i
   }
 }
 
-async function dropDatabase(kind: 'sqlite' | 'mariadb', url: string, dir: string): Promise<void> {
+async function dropBenchDatabase(kind: 'sqlite' | 'mariadb', url: string, dir: string): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
-  if (kind !== 'mariadb') return;
-  const u = new URL(url);
-  const pool = createPool({ host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) });
-  await pool.query(`DROP DATABASE IF EXISTS \`${u.pathname.slice(1)}\``);
-  await pool.end();
+  await dropDatabase(kind, url);
 }
 
 function table(results: Result[]): string {
@@ -268,7 +263,7 @@ try {
     try {
       results.push(await measure(kind, url, users));
     } finally {
-      await dropDatabase(kind, url, dir);
+      await dropBenchDatabase(kind, url, dir);
     }
   }
 } finally {

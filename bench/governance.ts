@@ -43,7 +43,7 @@ import { PolicyStore } from '../src/policy/store.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
 import { peakRssMb } from './lib/rss.js';
 import { markdownTable } from './lib/table.js';
-import { arg, databaseKinds, writeResults } from './lib/setup.js';
+import { arg, databaseKinds, writeResults, dropDatabase } from './lib/setup.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const TARGETS = { startSeconds: 60, startPeakRssMb: 500 };
@@ -302,14 +302,6 @@ interface Result {
   rawSelect: ChildRun;
   exportVsRaw: number;
   underTargets: { startTime: boolean; startRss: boolean };
-}
-
-async function dropDatabase(kind: 'sqlite' | 'mariadb', url: string): Promise<void> {
-  if (kind !== 'mariadb') return;
-  const u = new URL(url);
-  const pool = createPool({ host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) });
-  await pool.query(`DROP DATABASE IF EXISTS \`${u.pathname.slice(1)}\``);
-  await pool.end();
 }
 
 async function measure(kind: 'sqlite' | 'mariadb', dir: string, n: number, g: number, events: number): Promise<Result> {

@@ -19,7 +19,6 @@ import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createPool } from 'mysql2/promise';
 import { configWith } from '../src/config/index.js';
 import { Database } from '../src/db/database.js';
 import type { FeedReport } from '../src/lifecycle/feed-service.js';
@@ -33,7 +32,7 @@ import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
 import { rawInsertSeconds } from './lib/raw-insert.js';
 import { peakRssMb } from './lib/rss.js';
 import { markdownTable } from './lib/table.js';
-import { arg, databaseKinds, ROOT, writeResults } from './lib/setup.js';
+import { arg, databaseKinds, ROOT, writeResults, dropDatabase } from './lib/setup.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const HRGEN = join(ROOT, 'test', 'support', 'hrgen.mjs');
@@ -154,14 +153,6 @@ function step(run: ImportRun, rows: number, expected: Record<string, number>): S
     operationsEnqueued: report.applied?.operationsEnqueued ?? 0, grantsAdded: report.applied?.grantsAdded ?? 0,
     grantsRemoved: (report.applied?.grantsRemoved ?? 0) + (report.applied?.grantsRevoked ?? 0),
   };
-}
-
-async function dropDatabase(kind: 'sqlite' | 'mariadb', url: string): Promise<void> {
-  if (kind !== 'mariadb') return;
-  const u = new URL(url);
-  const pool = createPool({ host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) });
-  await pool.query(`DROP DATABASE IF EXISTS \`${u.pathname.slice(1)}\``);
-  await pool.end();
 }
 
 interface Feeds {

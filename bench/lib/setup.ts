@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createPool } from 'mysql2/promise';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -34,4 +35,13 @@ export function writeResults(name: string, results: unknown): string {
   const file = join(dir, `${name}-${at.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ at, node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results }, null, 2)}\n`);
   return file;
+}
+
+/** Drops a benchmark's MariaDB database (an SQLite one lives in a temp folder the caller removes). */
+export async function dropDatabase(kind: 'sqlite' | 'mariadb', url: string): Promise<void> {
+  if (kind !== 'mariadb') return;
+  const u = new URL(url);
+  const pool = createPool({ host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) });
+  await pool.query(`DROP DATABASE IF EXISTS \`${u.pathname.slice(1)}\``);
+  await pool.end();
 }
