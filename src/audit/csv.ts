@@ -1,5 +1,6 @@
 /*
- * CSV as the audit exports and reports write it (RFC 4180), and read back by the export verifier.
+ * CSV as the server writes it (audit exports and reports, review reports, reconciliation findings;
+ * RFC 4180), and read back by the export verifier.
  *
  * Spreadsheets run a cell that starts with = + - @ (or a tab or carriage return) as a formula, so
  * a userName such as `=HYPERLINK(…)` would act when an auditor opens the file. Such a cell is
@@ -21,12 +22,6 @@ const CR = 13;
 function guarded(code: number): boolean {
   // = + - @ tab CR, and the quote that marks an escaped cell
   return code === 61 || code === 43 || code === 45 || code === 64 || code === 9 || code === 13 || code === 39;
-}
-
-/** One CSV cell (RFC 4180): quoted when it holds a quote, a comma or a line break. No formula guard; see safeCsvCell. */
-export function csvCell(value: unknown): string {
-  const text = value === null || value === undefined ? '' : String(value);
-  return NEEDS_QUOTES.test(text) ? `"${text.replace(QUOTES, '""')}"` : text;
 }
 
 /** One CSV cell safe to open in a spreadsheet: formula-like text prefixed with `'`, null empty, '' as `""`. */

@@ -7,8 +7,6 @@
 import type { Sql } from '../db/database.js';
 import { safeCsvCell } from './csv.js';
 
-export { csvCell } from './csv.js';
-
 export type ExportFormat = 'csv' | 'jsonl';
 
 /** Bounds for an export: ISO-8601 times (inclusive since, exclusive until) and the last event id to include. */

@@ -4,7 +4,7 @@
  * Streamed in item order, a thousand items per read, so a campaign of a million items is
  * reported in constant memory.
  */
-import { csvCell } from '../../audit/csv.js';
+import { csvLine } from '../../audit/csv.js';
 import type { Sql } from '../../db/database.js';
 import { campaignCounts, campaignView, type CampaignRecord } from './campaigns.js';
 import { ITEM_ROW_COLUMNS, namesOf, type ItemRow } from './items.js';
@@ -86,15 +86,15 @@ export const DECISION_CSV_COLUMNS = [
   'decision', 'decided_by', 'decided_at', 'comment', 'revocation',
 ];
 
-function csvLine(d: DecisionLine): string {
-  return [d.itemId, d.stage + 1, d.identity.id, d.identity.userName, d.identity.displayName, d.item, d.grantId, d.source, d.reviewer,
-    d.reviewerReason, d.decision, d.decidedBy, d.decidedAt, d.comment, d.revocation].map(csvCell).join(',') + '\n';
+function decisionLine(d: DecisionLine): string {
+  return csvLine([d.itemId, d.stage + 1, d.identity.id, d.identity.userName, d.identity.displayName, d.item, d.grantId, d.source, d.reviewer,
+    d.reviewerReason, d.decision, d.decidedBy, d.decidedAt, d.comment, d.revocation]);
 }
 
 /** The decisions as CSV (RFC 4180), header first; stages are numbered from 1. */
 export async function* decisionsCsv(sql: Sql, campaignId: string): AsyncGenerator<string> {
-  yield `${DECISION_CSV_COLUMNS.join(',')}\n`;
-  for await (const line of decisionLines(sql, campaignId)) yield csvLine(line);
+  yield csvLine(DECISION_CSV_COLUMNS);
+  for await (const line of decisionLines(sql, campaignId)) yield decisionLine(line);
 }
 
 /** Revoke decisions carried out and not yet. */

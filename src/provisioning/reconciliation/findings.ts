@@ -3,7 +3,7 @@
  * one row per finding, written in batches while the run goes, read back a page at a time, and
  * exported as CSV for auditors.
  */
-import { csvCell } from '../../audit/export.js';
+import { csvLine } from '../../audit/csv.js';
 import { insertRows } from '../../db/batches.js';
 import type { Sql } from '../../db/database.js';
 
@@ -144,9 +144,8 @@ export async function* allFindings(sql: Sql, runId: string, kind?: FindingKind):
 
 /** A run's findings as CSV, a line at a time. */
 export async function* findingsCsv(sql: Sql, runId: string, kind?: FindingKind): AsyncGenerator<string> {
-  yield `${CSV_COLUMNS.join(',')}\n`;
+  yield csvLine(CSV_COLUMNS);
   for await (const f of allFindings(sql, runId, kind)) {
-    const cells = [f.seq, f.kind, f.reason, f.accountKey, f.userName, f.identityId, f.accountId, f.enqueued, JSON.stringify(f.detail)];
-    yield `${cells.map(csvCell).join(',')}\n`;
+    yield csvLine([f.seq, f.kind, f.reason, f.accountKey, f.userName, f.identityId, f.accountId, f.enqueued, JSON.stringify(f.detail)]);
   }
 }
