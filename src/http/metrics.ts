@@ -26,3 +26,20 @@ export function createMetrics(): HttpMetrics {
   });
   return { registry, requests, duration };
 }
+
+/**
+ * Wraps a function that registers metrics so it runs once per registry: prom-client refuses a
+ * name registered twice, and several services (workers, mailers, schedulers) share the server's
+ * registry. Later callers get what the first one made.
+ */
+export function oncePerRegistry<A extends unknown[], T>(make: (registry: Registry, ...args: A) => T): (registry: Registry, ...args: A) => T {
+  const made = new WeakMap<Registry, T>();
+  return (registry, ...args) => {
+    let value = made.get(registry);
+    if (value === undefined) {
+      value = make(registry, ...args);
+      made.set(registry, value);
+    }
+    return value;
+  };
+}

@@ -15,6 +15,7 @@ import type { Database, Transaction } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
 import { retryDelay, type BackoffOptions } from '../provisioning/backoff.js';
 import { BASE_URL_PLACEHOLDER } from './links.js';
+import { oncePerRegistry } from '../http/metrics.js';
 
 /** What one sendDue run did: mails delivered, and attempts that failed (retried later or given up). */
 export interface SendSummary {
@@ -58,22 +59,13 @@ const MIN_RETRY_MS = 30_000;
 const SOON_MS = 200;
 const MAX_ERROR = 1000;
 
-const counters = new WeakMap<Registry, Counter<'outcome'>>();
-
 /** The mail counter of a registry, registered on first use (several mailers may share one registry). */
-function mailCounter(registry: Registry): Counter<'outcome'> {
-  let counter = counters.get(registry);
-  if (!counter) {
-    counter = new Counter({
-      name: 'iam_mail_sent_total',
-      help: 'Mail delivery attempts by outcome (sent, retry, failed: given up after the last attempt)',
-      labelNames: ['outcome'] as const,
-      registers: [registry],
-    });
-    counters.set(registry, counter);
-  }
-  return counter;
-}
+const mailCounter = oncePerRegistry((registry: Registry): Counter<'outcome'> => new Counter({
+  name: 'iam_mail_sent_total',
+  help: 'Mail delivery attempts by outcome (sent, retry, failed: given up after the last attempt)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+}));
 
 /** Delivers mail_outbox rows. */
 export class Mailer {

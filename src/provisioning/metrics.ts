@@ -6,6 +6,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Sql } from '../db/database.js';
 import { countOperations } from './outbox.js';
+import { oncePerRegistry } from '../http/metrics.js';
 
 /** How an attempt ended: done; retry (will run again); dead; stale (the lease was lost, the result dropped). */
 export type AttemptOutcome = 'done' | 'retry' | 'dead' | 'stale';
@@ -14,19 +15,11 @@ export type AttemptOutcome = 'done' | 'retry' | 'dead' | 'stale';
 const COUNT_TTL_MS = 1000;
 
 export class OutboxMetrics {
-  private static readonly byRegistry = new WeakMap<Registry, OutboxMetrics>();
   readonly operations: Counter<'target' | 'op' | 'outcome'>;
   private counted?: { at: number; counts: ReturnType<typeof countOperations> };
 
   /** The outbox metrics of a registry, registered on first use (several workers may share one registry). */
-  static on(registry: Registry, sql: Sql): OutboxMetrics {
-    let metrics = OutboxMetrics.byRegistry.get(registry);
-    if (!metrics) {
-      metrics = new OutboxMetrics(registry, sql);
-      OutboxMetrics.byRegistry.set(registry, metrics);
-    }
-    return metrics;
-  }
+  static readonly on = oncePerRegistry((registry: Registry, sql: Sql) => new OutboxMetrics(registry, sql));
 
   private constructor(registry: Registry, private readonly sql: Sql) {
     this.operations = new Counter({
