@@ -150,9 +150,12 @@ export class GrantService {
    * returns the existing grant with created=false. Refused when the identity or item is unknown
    * (notFound), the validity window is empty or over, a deny rule matches the identity for the
    * item or anything it gives, a requested role would outlast its maxDurationDays, or the grant
-   * would add an SoD violation no valid exception covers (kind 'sod').
+   * would add an SoD violation no valid exception covers (kind 'sod'). `options.before` runs in
+   * the grant's transaction once the identity is locked, before the SoD check: an approved
+   * request records the SoD exceptions its approvers granted there, so exception and grant
+   * commit together or not at all.
    */
-  async grant(input: unknown, ctx: ChangeContext): Promise<{ created: boolean; grant: Grant }> {
+  async grant(input: unknown, ctx: ChangeContext, options: { before?: (tx: Transaction) => Promise<unknown> } = {}): Promise<{ created: boolean; grant: Grant }> {
     const parsed = grantInput.safeParse(input);
     if (!parsed.success) throw new PolicyError('invalid', `the grant is not valid: ${describeIssues(parsed.error)}`);
     const request = parsed.data;
@@ -178,6 +181,7 @@ export class GrantService {
         if (existing && !expired) return { created: false, grant: existing };
 
         checkRequestable(catalog, request.item, request.source);
+        await options.before?.(tx);
         checkMaxDuration(catalog, request.item, request.source, window, now);
         await this.refuseDenied(tx, catalog, identity, request.item);
         // A grant starting now is checked against what is in force from now on, not what has expired.

@@ -32,35 +32,38 @@ export class SodExceptions {
    * One exception per rule and identity; recording another replaces it (a renewal).
    */
   async create(input: unknown, ctx: ChangeContext): Promise<SodException> {
+    return this.db.transaction((tx) => this.recordIn(tx, input, ctx));
+  }
+
+  /** As create, inside the caller's transaction: an approved request records its exceptions in the transaction that grants. */
+  async recordIn(tx: Transaction, input: unknown, ctx: ChangeContext): Promise<SodException> {
     const parsed = sodExceptionInput.safeParse(input);
     if (!parsed.success) throw new PolicyError('invalid', `the SoD exception is not valid: ${describeIssues(parsed.error)}`);
     const request = parsed.data;
     const validUntil = request.validUntil == null ? null : new Date(request.validUntil).toISOString();
     const now = this.clock().toISOString();
     if (validUntil !== null && validUntil <= now) throw new PolicyError('invalid', `validUntil ${validUntil} is already past`);
-    return this.db.transaction(async (tx) => {
-      const { catalog } = await CatalogCache.of(this.db).read(tx, 'share');
-      if (!catalog.sodRules.has(request.rule)) throw new PolicyError('notFound', `SoD rule ${request.rule} does not exist`);
-      const identity = await resolveIdentity(tx, request.identity);
-      if (!identity) throw new PolicyError('notFound', `identity ${request.identity} does not exist`);
-      const previous = await lockSodException(tx, 'rule = ? AND identity_id = ?', [request.rule, identity.id]);
-      const exception: SodException = {
-        id: previous?.id ?? randomUUID(), rule: request.rule, identityId: identity.id, userName: identity.userName,
-        reason: request.reason, approvedBy: request.approvedBy, validUntil, created: now,
-      };
-      if (previous) {
-        await tx.execute('UPDATE sod_exceptions SET reason = ?, approved_by = ?, valid_until = ?, created = ? WHERE id = ?',
-          [exception.reason, exception.approvedBy, exception.validUntil, exception.created, exception.id]);
-      } else {
-        await tx.execute('INSERT INTO sod_exceptions (id, rule, identity_id, reason, approved_by, valid_until, created) VALUES (?, ?, ?, ?, ?, ?, ?)',
-          [exception.id, exception.rule, exception.identityId, exception.reason, exception.approvedBy, exception.validUntil, exception.created]);
-      }
-      await recordAudit(tx, {
-        actor: ctx.actor, action: previous ? 'sodException.update' : 'sodException.create', targetType: 'sodException', targetId: exception.id,
-        requestId: ctx.requestId, details: { ...(previous && { before: previous }), after: exception },
-      });
-      return exception;
+    const { catalog } = await CatalogCache.of(this.db).read(tx, 'share');
+    if (!catalog.sodRules.has(request.rule)) throw new PolicyError('notFound', `SoD rule ${request.rule} does not exist`);
+    const identity = await resolveIdentity(tx, request.identity);
+    if (!identity) throw new PolicyError('notFound', `identity ${request.identity} does not exist`);
+    const previous = await lockSodException(tx, 'rule = ? AND identity_id = ?', [request.rule, identity.id]);
+    const exception: SodException = {
+      id: previous?.id ?? randomUUID(), rule: request.rule, identityId: identity.id, userName: identity.userName,
+      reason: request.reason, approvedBy: request.approvedBy, validUntil, created: now,
+    };
+    if (previous) {
+      await tx.execute('UPDATE sod_exceptions SET reason = ?, approved_by = ?, valid_until = ?, created = ? WHERE id = ?',
+        [exception.reason, exception.approvedBy, exception.validUntil, exception.created, exception.id]);
+    } else {
+      await tx.execute('INSERT INTO sod_exceptions (id, rule, identity_id, reason, approved_by, valid_until, created) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [exception.id, exception.rule, exception.identityId, exception.reason, exception.approvedBy, exception.validUntil, exception.created]);
+    }
+    await recordAudit(tx, {
+      actor: ctx.actor, action: previous ? 'sodException.update' : 'sodException.create', targetType: 'sodException', targetId: exception.id,
+      requestId: ctx.requestId, details: { ...(previous && { before: previous }), after: exception },
     });
+    return exception;
   }
 
   /** Deletes a recorded exception; grants it allowed stay, and show in the violations report from then on. */

@@ -378,16 +378,19 @@ export class AccessRequestService {
     try {
       const beneficiary = await resolveIdentity(this.db, req.beneficiaryId);
       if (!beneficiary?.active) throw new GovernanceError('invalid', 'the beneficiary is no longer active');
-      for (const stage of req.chain) {
-        if (stage.approver !== 'sod-owner' || stage.status !== 'approved') continue;
-        await this.sodExceptions.create({
-          rule: stage.rule, identity: req.beneficiaryId, reason: `access request ${req.id} for ${req.item}: ${req.justification}`.slice(0, 4000),
-          approvedBy: stage.onBehalfOf ? `${stage.decidedBy} for ${stage.onBehalfOf}` : stage.decidedBy!, validUntil,
-        }, ctx);
-      }
+      // The exceptions the SoD owners approved are recorded in the grant's transaction: a grant refused leaves none behind.
+      const recordExceptions = async (tx: Transaction) => {
+        for (const stage of req.chain) {
+          if (stage.approver !== 'sod-owner' || stage.status !== 'approved') continue;
+          await this.sodExceptions.recordIn(tx, {
+            rule: stage.rule, identity: req.beneficiaryId, reason: `access request ${req.id} for ${req.item}: ${req.justification}`.slice(0, 4000),
+            approvedBy: stage.onBehalfOf ? `${stage.decidedBy} for ${stage.onBehalfOf}` : stage.decidedBy!, validUntil,
+          }, ctx);
+        }
+      };
       const { grant } = await this.grants.grant({
         identity: req.beneficiaryId, item: req.item, source: 'request', sourceRef: req.id, reason: req.justification.slice(0, 4000), validUntil,
-      }, ctx);
+      }, ctx, { before: recordExceptions });
       grantId = grant.id;
     } catch (err) {
       if (!(err instanceof PolicyError || err instanceof GovernanceError)) throw err;
