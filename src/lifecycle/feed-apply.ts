@@ -116,37 +116,52 @@ function managerDepths(records: ReadonlyMap<string, HrRecord>): Map<string, numb
   return depth;
 }
 
-/** Applies the plan; returns what the JML actions did, summed over the chunks. */
+/** An entry to apply and the identity id it is applied to (made now for a new person). */
+interface Work {
+  entry: Actionable;
+  id: string;
+  isNew: boolean;
+}
+
+/** The plan's entries to apply, managers first; takes them out of the plan (see applyFeedPlan). */
+function takeWork(plan: FeedPlan, stored: ReadonlyMap<string, StoredPerson>): { work: Work[]; identityOf: Map<string, string> } {
+  const identityOf = new Map<string, string>();
+  for (const person of stored.values()) identityOf.set(person.employeeId, person.identityId);
+  const records = new Map<string, HrRecord>();
+  for (const e of plan.entries) if (e.record !== null) records.set(e.employeeId, e.record);
+  const depth = managerDepths(records);
+  const work: Array<Work & { index: number }> = [];
+  for (const entry of plan.entries.splice(0)) {
+    if (entry.kind === 'unchanged' || entry.kind === 'skipped') continue;
+    const isNew = entry.identityId === null;
+    const id = isNew ? timeOrderedId() : entry.identityId!;
+    if (isNew) identityOf.set(entry.employeeId, id);
+    work.push({ entry, id, isNew, index: work.length });
+  }
+  work.sort((a, b) => (depth.get(a.entry.employeeId) ?? 0) - (depth.get(b.entry.employeeId) ?? 0) || a.index - b.index);
+  return { work, identityOf };
+}
+
+/**
+ * Applies the plan; returns what the JML actions did, summed over the chunks. The plan's entries
+ * are taken out of it and each chunk's are let go once committed, so the memory a large feed
+ * holds falls as it is applied.
+ */
 export async function applyFeedPlan(
   db: Database, identities: IdentityService, jml: JmlActions,
   plan: FeedPlan, stored: ReadonlyMap<string, StoredPerson>, ctx: ChangeContext, now: Date, options: ApplyFeedOptions = {},
 ): Promise<JmlOutcome> {
-  const entries = plan.entries.filter((e): e is Actionable => e.kind !== 'unchanged' && e.kind !== 'skipped');
-  const identityOf = new Map<string, string>();
-  for (const person of stored.values()) identityOf.set(person.employeeId, person.identityId);
-  const newIds = new Map<Actionable, string>();
-  for (const entry of entries) {
-    if (entry.identityId === null) {
-      const id = timeOrderedId();
-      newIds.set(entry, id);
-      identityOf.set(entry.employeeId, id);
-    }
-  }
-  const records = new Map(plan.entries.filter((e) => e.record !== null).map((e) => [e.employeeId, e.record!]));
-  const depth = managerDepths(records);
-  const ordered = entries.map((entry, index) => ({ entry, index }))
-    .sort((a, b) => (depth.get(a.entry.employeeId) ?? 0) - (depth.get(b.entry.employeeId) ?? 0) || a.index - b.index)
-    .map(({ entry }) => entry);
-
+  const { work, identityOf } = takeWork(plan, stored);
+  const count = work.length;
   const total: JmlOutcome = { grantsAdded: 0, grantsRemoved: 0, grantsRevoked: 0, grantsFlagged: 0, operationsEnqueued: 0 };
-  options.onProgress?.(0, ordered.length);
-  for (let start = 0; start < ordered.length; start += CHUNK_SIZE) {
-    const chunk = ordered.slice(start, start + CHUNK_SIZE);
+  options.onProgress?.(0, count);
+  while (work.length > 0) {
+    const chunk = work.splice(0, CHUNK_SIZE);
     const inserts: NewIdentity[] = [];
     const updates: IdentityUpdate[] = [];
     const events: LifecycleEvent[] = [];
     const entryOf = new Map<string, Actionable>();
-    for (const entry of chunk) {
+    for (const { entry, id, isNew } of chunk) {
       const audit = { lifecycle: entry.kind, ...(entry.row !== null && { feedRow: entry.row }) };
       const active = activeAfter(entry);
       let document: Doc | undefined;
@@ -155,9 +170,8 @@ export async function applyFeedPlan(
         const managerEmployeeId = record.managerEmployeeId;
         document = { ...identityDocument(record, managerEmployeeId === null ? undefined : identityOf.get(managerEmployeeId)), active };
       }
-      const id = newIds.get(entry) ?? entry.identityId!;
       entryOf.set(id, entry);
-      if (newIds.has(entry)) inserts.push({ id, doc: document!, audit });
+      if (isNew) inserts.push({ id, doc: document!, audit });
       else updates.push({ id, change: (current) => (document ? mergeHrDocument(current, document) : { ...current, active }), audit });
       const managerChanged = entry.changes.some((c) => c.attribute === 'managerEmployeeId');
       events.push({
@@ -183,7 +197,7 @@ export async function applyFeedPlan(
       return jml.apply(tx, events.filter((e) => present.has(e.identityId)), ctx, now);
     });
     for (const key of Object.keys(total) as Array<keyof JmlOutcome>) total[key] += outcome[key];
-    options.onProgress?.(Math.min(start + CHUNK_SIZE, ordered.length), ordered.length);
+    options.onProgress?.(count - work.length, count);
   }
   return total;
 }

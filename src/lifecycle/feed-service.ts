@@ -8,7 +8,7 @@
  * again: a person has looked at it. Imports run one at a time in a process, since each is
  * classified against the state the previous one left.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { recordAudit } from '../audit/recorder.js';
 import type { Config } from '../config/index.js';
 import { forUpdate, type Database } from '../db/database.js';
@@ -22,7 +22,7 @@ import { readHrFeedAll, type HrFeedFormat, type HrFeedSource } from './hr-feed/r
 import type { HrRecord, RejectedRow } from './hr-record.js';
 import { isoDate } from './dates.js';
 import type { JmlActions, JmlOutcome } from './jml.js';
-import { loadStoredPeople } from './stored-people.js';
+import { loadStoredPeople, type StoredPeople } from './stored-people.js';
 
 export type FeedSource = 'cli' | 'api' | 'drop-folder';
 export type FeedStatus = 'applying' | 'applied' | 'held' | 'rejected' | 'dry-run' | 'failed';
@@ -97,13 +97,18 @@ interface HeldFeed {
 
 const PAGE_LIMIT = 1000;
 
-/** Collects a feed's bytes: its hash identifies it in the report, and a held feed is classified again later. */
-async function bytesOf(content: HrFeedSource): Promise<Buffer> {
-  if (typeof content === 'string') return Buffer.from(content, 'utf8');
-  if (content instanceof Uint8Array) return Buffer.from(content.buffer, content.byteOffset, content.byteLength);
-  const parts: Buffer[] = [];
-  for await (const part of content) parts.push(typeof part === 'string' ? Buffer.from(part, 'utf8') : Buffer.from(part));
-  return Buffer.concat(parts);
+/** The feed's content, hashed as it is read: the hash identifies the feed in its report. */
+function hashedAsRead(content: HrFeedSource, hash: Hash): HrFeedSource {
+  if (typeof content === 'string' || content instanceof Uint8Array) {
+    hash.update(content);
+    return content;
+  }
+  return (async function* hashing() {
+    for await (const part of content) {
+      hash.update(part);
+      yield part;
+    }
+  })();
 }
 
 export class FeedService {
@@ -165,23 +170,30 @@ export class FeedService {
     return run;
   }
 
+  /** Reads the feed's records as it streams in: only the records are kept, never the file. */
+  private async read(input: FeedImportInput): Promise<{ format: HrFeedFormat; sha256: string; records: HrRecord[]; rejected: RejectedRow[] }> {
+    const format = input.format ?? (input.fileName?.toLowerCase().endsWith('.json') ? 'json' : 'csv');
+    const mapping = input.mapping ?? loadHrMapping(this.config.hr.mappingFile);
+    const hash = createHash('sha256');
+    const { records, rejected } = await readHrFeedAll(hashedAsRead(input.content, hash), { format, mapping });
+    return { format, sha256: hash.digest('hex'), records, rejected };
+  }
+
   private async importNow(input: FeedImportInput): Promise<FeedReport> {
     const started = performance.now();
-    const bytes = await bytesOf(input.content);
-    const format = input.format ?? (input.fileName?.toLowerCase().endsWith('.json') ? 'json' : 'csv');
+    // The stored people are read while the file is: one waits on the database, the other parses.
+    const [{ format, sha256, records, rejected }, people] = await Promise.all([this.read(input), loadStoredPeople(this.db)]);
     const kind = input.kind ?? this.config.hr.feedKind;
-    const mapping = input.mapping ?? loadHrMapping(this.config.hr.mappingFile);
-    const { records, rejected } = await readHrFeedAll(bytes, { format, mapping });
 
     const now = this.clock();
-    const { plan, stored, activeCount } = await this.classify(records, rejected, kind, now);
+    const { plan, stored, activeCount } = this.classify(records, rejected, kind, now, people);
     const breaker = breakerDecision({
       leavers: plan.counts.leaver, activeIdentities: activeCount,
       percent: this.config.hr.breakerPercent, absolute: this.config.hr.breakerAbsolute,
     });
     const report: FeedReport = {
       feedId: randomUUID(), status: input.dryRun ? 'dry-run' : breaker.held ? 'held' : 'applying', kind, format, source: input.source,
-      fileName: input.fileName ?? null, sha256: createHash('sha256').update(bytes).digest('hex'), today: plan.today,
+      fileName: input.fileName ?? null, sha256, today: plan.today,
       counts: plan.counts, rejected: plan.rejected, warnings: plan.warnings, breaker, applied: null, error: null,
       durationMs: 0, created: now.toISOString(), createdBy: input.actor, decidedBy: null, decidedAt: null,
     };
@@ -222,13 +234,12 @@ export class FeedService {
     });
     if (decision === 'reject') return report.report;
     // Classified again: the people may have changed since the feed was held.
-    const { plan, stored } = await this.classify(report.held.records, report.held.rejected, report.report.kind, now);
+    const { plan, stored } = this.classify(report.held.records, report.held.rejected, report.report.kind, now, await loadStoredPeople(this.db));
     const next: FeedReport = { ...report.report, today: plan.today, counts: plan.counts, rejected: plan.rejected, warnings: plan.warnings };
     return this.applyAndFinish(next, plan, stored, { actor, requestId: `hr-feed:${feedId}` }, now, started);
   }
 
-  private async classify(records: HrRecord[], rejected: RejectedRow[], kind: FeedKind, now: Date) {
-    const { people, otherUserNames, activeCount } = await loadStoredPeople(this.db);
+  private classify(records: HrRecord[], rejected: RejectedRow[], kind: FeedKind, now: Date, { people, otherUserNames, activeCount }: StoredPeople) {
     const plan = classifyFeed(records, people, {
       kind, today: isoDate(now), absentIsLeaver: kind === 'snapshot' && this.config.hr.absentIsLeaver,
       moverAttributes: this.config.hr.moverAttributes, rejectedByReader: rejected, takenUserNames: otherUserNames,
@@ -237,7 +248,7 @@ export class FeedService {
   }
 
   private async applyAndFinish(
-    report: FeedReport, plan: FeedPlan, stored: Awaited<ReturnType<FeedService['classify']>>['stored'], ctx: ChangeContext, now: Date,
+    report: FeedReport, plan: FeedPlan, stored: ReturnType<FeedService['classify']>['stored'], ctx: ChangeContext, now: Date,
     started: number, onProgress?: (done: number, total: number) => void,
   ): Promise<FeedReport> {
     let outcome: JmlOutcome;

@@ -14,7 +14,7 @@ import type { StoredPerson, StoredStatus } from './classify.js';
 
 type Doc = Record<string, unknown>;
 
-const PAGE_SIZE = 5000;
+const PAGE_SIZE = 1000;
 
 interface PersonRow {
   id: string;
@@ -39,27 +39,43 @@ export interface StoredPeople {
 
 const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 
-function personOf(row: PersonRow, doc: Doc, employeeId: string): StoredPerson {
+/**
+ * One string per distinct value of the attributes that repeat (departments, titles, dates):
+ * every row read brings its own copies, and 100,000 people would otherwise hold a million.
+ */
+class Shared {
+  private readonly values = new Map<string, string>();
+
+  of(value: string | null): string | null {
+    if (value === null) return null;
+    const known = this.values.get(value);
+    if (known !== undefined) return known;
+    this.values.set(value, value);
+    return value;
+  }
+}
+
+function personOf(row: PersonRow, doc: Doc, employeeId: string, shared: Shared): StoredPerson {
   const enterprise = enterpriseOf(doc);
   const name = (doc.name ?? {}) as Doc;
   const status: StoredStatus = (row.status as StoredStatus | null) ?? (Number(row.active) === 1 ? 'active' : 'terminated');
   return {
     identityId: row.id,
     employeeId,
-    status,
+    status: shared.of(status) as StoredStatus,
     givenName: text(name.givenName) ?? '',
     familyName: text(name.familyName) ?? '',
     preferredName: row.preferred_name,
     email: primaryEmail(doc) ?? text(doc.userName) ?? '',
-    department: text(enterprise.department),
-    title: text(doc.title),
+    department: shared.of(text(enterprise.department)),
+    title: shared.of(text(doc.title)),
     // resolved once every identity has been read (loadStoredPeople)
     managerEmployeeId: null,
-    location: workLocation(doc) ?? null,
-    costCenter: text(enterprise.costCenter),
-    employmentType: text(doc.userType),
-    hireDate: row.hire_date,
-    terminationDate: row.termination_date,
+    location: shared.of(workLocation(doc) ?? null),
+    costCenter: shared.of(text(enterprise.costCenter)),
+    employmentType: shared.of(text(doc.userType)),
+    hireDate: shared.of(row.hire_date),
+    terminationDate: shared.of(row.termination_date),
   };
 }
 
@@ -70,6 +86,7 @@ export async function loadStoredPeople(sql: Sql): Promise<StoredPeople> {
   let activeCount = 0;
   const employeeIdOfIdentity = new Map<string, string>();
   const managerOf = new Map<StoredPerson, string>();
+  const shared = new Shared();
   for (let after = '';;) {
     const rows = await sql.query<PersonRow>(
       `SELECT i.id, i.active, i.manager_id, i.doc, l.employee_id, l.status, l.preferred_name, l.hire_date, l.termination_date
@@ -85,7 +102,7 @@ export async function loadStoredPeople(sql: Sql): Promise<StoredPeople> {
         if (userName) otherUserNames.set(userName.toLowerCase(), row.id);
         continue;
       }
-      const person = personOf(row, doc, employeeId);
+      const person = personOf(row, doc, employeeId, shared);
       if (person.status === 'active') activeCount++;
       people.set(employeeId, person);
       employeeIdOfIdentity.set(row.id, employeeId);

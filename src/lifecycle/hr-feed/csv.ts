@@ -282,16 +282,27 @@ function utf8Decoder(): { decode(bytes: Uint8Array, last: boolean): string } {
   };
 }
 
+/**
+ * How much of a whole text or buffer is handed to the parser at a time: parsing a large feed in
+ * one piece would build every row at once, and each kept value would hold the whole text alive.
+ */
+const PIECE = 65_536;
+
+/** A whole text or buffer as the pieces a stream would have delivered. */
+function* pieces<T extends string | Uint8Array>(whole: T): Generator<T> {
+  for (let at = 0; at < whole.length; at += PIECE) {
+    yield (typeof whole === 'string' ? whole.slice(at, at + PIECE) : whole.subarray(at, at + PIECE)) as T;
+  }
+}
+
 /** Parses CSV from text, bytes or a stream, yielding each row (or row error) as soon as it is complete. */
 export async function* parseCsv(source: CsvSource, options: CsvOptions = {}): AsyncGenerator<CsvItem> {
   const parser = new CsvParser(options);
   if (typeof source === 'string') {
-    yield* parser.push(source);
-  } else if (source instanceof Uint8Array) {
-    yield* parser.push(utf8Decoder().decode(source, true));
+    for (const piece of pieces(source)) yield* parser.push(piece);
   } else {
     const decoder = utf8Decoder();
-    for await (const chunk of source) {
+    for await (const chunk of source instanceof Uint8Array ? pieces(source) : source) {
       const text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, false);
       if (text.length > 0) yield* parser.push(text);
     }

@@ -54,6 +54,15 @@ function isPlainAscii(value: string): boolean {
   return true;
 }
 
+/**
+ * The text as a string of its own. V8 cuts a long substring as a view into the text it came
+ * from, so a value kept from a parsed row would keep that whole piece of the feed alive; a record
+ * keeps only its own values.
+ */
+function own(value: string): string {
+  return value.length < 13 ? value : (' ' + value).slice(1);
+}
+
 /** Trims, collapses every run of whitespace to one space and puts the text in Unicode NFC. */
 export function normaliseText(value: string): string {
   if (isPlainAscii(value)) return value;
@@ -272,7 +281,7 @@ class RowReader {
       return null;
     }
     if (value.length > max) problems.push(`${this.label(attribute)} is longer than ${max} characters`);
-    return value;
+    return own(value);
   }
 
   /** The email, normalised; null (with a problem) when empty or not an address. */
@@ -287,7 +296,7 @@ class RowReader {
       problems.push(`${this.label('email')} "${value}" is not an email address`);
       return null;
     }
-    return value;
+    return own(value);
   }
 
   private date(fields: string[], attribute: MappedAttribute, problems: string[]): string | null {
@@ -309,7 +318,7 @@ class RowReader {
       const value = normaliseText(fields[at]!);
       if (value === '') continue;
       if (value.length > MAX_TEXT) problems.push(`${name} is longer than ${MAX_TEXT} characters`);
-      extra[name] = value;
+      extra[name] = own(value);
     }
     return extra;
   }

@@ -138,6 +138,15 @@ describe('HR feeds', () => {
       ]);
     });
 
+    it('reads a whole text or buffer far larger than one piece row for row, characters and line ends split between pieces', async () => {
+      // Three-byte characters and CRLFs on every line, so piece boundaries fall inside both.
+      const lines = Array.from({ length: 20_000 }, (_, i) => `E${i},Nguyễn ${i},"Smith, ""Jr."" ${i}"\r\n`);
+      const text = lines.join('');
+      const expected = lines.map((_, i) => [i + 1, [`E${i}`, `Nguyễn ${i}`, `Smith, "Jr." ${i}`]]);
+      expect(summary(await collect(text))).to.deep.equal(expected);
+      expect(summary(await collect(Buffer.from(text, 'utf8')))).to.deep.equal(expected);
+    });
+
     it('cuts off a row longer than the limit, streamed or whole, and reads on from its next line', async () => {
       const text = `a,b\nc,"${'x'.repeat(50)}\nd,e\n`;
       const expected = [
