@@ -4,9 +4,10 @@
  * For each database, into an empty one with the example catalogue (policies/catalog.json): the
  * HR generator's day-0 feed of N people (100,000 by default) imported through FeedService, end
  * to end (identities, lifecycle rows, birthright grants, accounts, outbox rows, audit), then the
- * day-1 feed (about 1% churn) on the next day. Each import runs in a process of its own, reading
- * the file as a stream as the CLI does, so its peak RSS is the import's alone. Then the outbox's
- * throughput with the no-op connector (bench/lib/outbox-throughput.ts).
+ * day-1 feed (about 1% churn) on the next day. Each import runs in a process of its own, with the
+ * Node flags bin/iam.js runs with, reading the file as a stream as the CLI does, so its peak RSS
+ * is the import's alone. Then the outbox's throughput with the no-op connector
+ * (bench/lib/outbox-throughput.ts).
  *
  * The baseline, in the same run: the same identity rows (as the import stored them) inserted
  * straight through the driver into an empty migrated database, in one transaction.
@@ -28,6 +29,7 @@ import { PolicyChangeLog } from '../src/policy/changes.js';
 import { readPolicyFile } from '../src/policy/seed.js';
 import { PolicyStore } from '../src/policy/store.js';
 import { expectFeed } from '../test/support/hr-expectations.js';
+import { launcherNodeFlags } from '../test/support/launcher.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
 import { rawInsertSeconds } from './lib/raw-insert.js';
 import { peakRssMb } from './lib/rss.js';
@@ -74,10 +76,10 @@ async function child(url: string, file: string, today: string): Promise<void> {
   }
 }
 
-/** Runs an import in its own process. */
+/** Runs an import in its own process, with the Node flags `iam` runs with. */
 function importInChild(url: string, file: string, today: string): Promise<ImportRun> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--child', 'import', '--url', url, '--file', file, '--today', today], {
+    const proc = spawn(process.execPath, [...launcherNodeFlags(), '--import', 'tsx', SELF, '--child', 'import', '--url', url, '--file', file, '--today', today], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';

@@ -1,7 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const BIN = fileURLToPath(new URL('../../bin/iam.js', import.meta.url));
+import { IAM_BIN, launcherNodeFlags } from '../../test/support/launcher.js';
 
 /** A server in its own process, as the benchmarks drive it. */
 export interface ServerProcess {
@@ -34,12 +32,12 @@ export async function startProcess(args: string[], env: Record<string, string> =
 
 /** Starts `iam serve` on a free port over `databaseUrl`. */
 export function startIamServer(databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  return startProcess([BIN, 'serve'], { IAM_DATABASE_URL: databaseUrl, IAM_PORT: '0', IAM_LOG_LEVEL: 'warn', ...env });
+  return startProcess([...launcherNodeFlags(), IAM_BIN, 'serve'], { IAM_DATABASE_URL: databaseUrl, IAM_PORT: '0', IAM_LOG_LEVEL: 'warn', ...env });
 }
 
 /** Creates an API token through the CLI and returns its text. */
 export function createToken(databaseUrl: string, scopes: string): string {
-  const out = execFileSync(process.execPath, [BIN, 'token', 'create', '--name', `bench-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, '--scopes', scopes], {
+  const out = execFileSync(process.execPath, [...launcherNodeFlags(), IAM_BIN, 'token', 'create', '--name', `bench-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, '--scopes', scopes], {
     env: { ...process.env, IAM_DATABASE_URL: databaseUrl, IAM_LOG_LEVEL: 'warn' },
   }).toString();
   return out.trim().split('\n').pop()!;

@@ -1,8 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-
-const BIN = fileURLToPath(new URL('../../bin/iam.js', import.meta.url));
+import { IAM_BIN, launcherNodeFlags } from './launcher.js';
 
 /** What a CLI run printed and how it exited. */
 export interface CliResult {
@@ -14,7 +12,7 @@ export interface CliResult {
 /** Starts the real `iam` binary with extra environment variables (IAM_* from the parent are dropped). */
 export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IAM_')));
-  return spawn(process.execPath, [BIN, ...args], { env: { ...base, IAM_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [...launcherNodeFlags(), IAM_BIN, ...args], { env: { ...base, IAM_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** Runs the real `iam` binary to completion. */
