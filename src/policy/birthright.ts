@@ -29,8 +29,8 @@ import type { Database, Sql, Transaction } from '../db/database.js';
 import type { ChangeContext } from '../identity/resources.js';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { readPolicyState, type PolicyChangeLog } from './changes.js';
-import { BIRTHRIGHT_ATTRIBUTES, canonicalRuleExpression, RuleExpressionError, ruleFunctions, validateRuleExpression } from './expression.js';
-import { loadIdentityAttributes, type IdentityAttributes } from './identity-attributes.js';
+import { BIRTHRIGHT_ATTRIBUTES, canonicalRuleExpression, RuleExpressionError, ruleFunctions, validateRuleExpression, type BirthrightAttribute } from './expression.js';
+import { loadIdentityAttributes, type AttributeNeeds, type IdentityAttributes } from './identity-attributes.js';
 import { PolicyError, type BirthrightRule, type GrantSource } from './model.js';
 
 /** Who birthright grants are granted by, in the grants table and the audit trail. */
@@ -161,7 +161,7 @@ class CompiledRule {
   constructor(
     readonly rule: BirthrightRule,
     private readonly enforcer: Enforcer,
-    private readonly reads: readonly string[],
+    readonly reads: readonly string[],
   ) {}
 
   /** Whether the rule matches; asks Casbin once per distinct value of the attributes it reads. */
@@ -222,6 +222,12 @@ export class BirthrightEvaluator {
       compiled.push(new CompiledRule(rule, enforcer, validateRuleExpression(canonical).attributes));
     }
     return new BirthrightEvaluator(compiled);
+  }
+
+  /** Whether any enabled rule reads groups or manager chains, which cost queries of their own to load. */
+  get needs(): AttributeNeeds {
+    const read = (attribute: BirthrightAttribute) => this.compiled.some((c) => c.reads.includes(attribute));
+    return { groups: read('groups'), managerChain: read('managerChain') };
   }
 
   /** The enabled rules, in the order given. */
@@ -461,7 +467,7 @@ export class BirthrightService {
   async recompute(tx: Transaction, catalog: Catalog, identityIds: string[] | 'all', ctx: ChangeContext, options: RecomputeOptions = {}): Promise<RecomputeReport> {
     const started = performance.now();
     const evaluator = await this.evaluator(catalog);
-    const people = await loadIdentityAttributes(tx, identityIds === 'all' ? undefined : identityIds);
+    const people = await loadIdentityAttributes(tx, identityIds === 'all' ? undefined : identityIds, evaluator.needs);
     return this.apply(tx, catalog, evaluator, [...people.values()], identityIds === 'all', ctx, started, options);
   }
 

@@ -80,11 +80,19 @@ function attributesOf(row: IdentityRow, doc: Doc): IdentityAttributes {
   return attrs;
 }
 
+/** The attributes that take queries of their own; a caller whose rules read neither skips them. */
+export interface AttributeNeeds {
+  groups: boolean;
+  managerChain: boolean;
+}
+
 /**
  * Loads the attributes of the given identities (every identity when `ids` is omitted). Unknown ids
- * are absent from the result.
+ * are absent from the result. Groups and manager chains are left empty where `needs` says so.
  */
-export async function loadIdentityAttributes(sql: Sql, ids?: readonly string[]): Promise<Map<string, IdentityAttributes>> {
+export async function loadIdentityAttributes(
+  sql: Sql, ids?: readonly string[], needs: AttributeNeeds = { groups: true, managerChain: true },
+): Promise<Map<string, IdentityAttributes>> {
   const result = new Map<string, IdentityAttributes>();
   const managerIds = new Map<string, string | null>();
   const addRows = (rows: IdentityRow[]) => {
@@ -107,10 +115,12 @@ export async function loadIdentityAttributes(sql: Sql, ids?: readonly string[]):
       addRows(await sql.query<IdentityRow>(`SELECT ${columns} FROM identities WHERE id IN (${placeholders(chunk.length)})`, chunk));
     }
   }
-  await addGroups(sql, result, ids === undefined);
-  const managers = await managerFacts(sql, result, managerIds);
-  const chains = new Map<string, Chain>();
-  for (const attrs of result.values()) attrs.managerChain = managerChain(attrs.id, managers, chains);
+  if (needs.groups) await addGroups(sql, result, ids === undefined);
+  if (needs.managerChain) {
+    const managers = await managerFacts(sql, result, managerIds);
+    const chains = new Map<string, Chain>();
+    for (const attrs of result.values()) attrs.managerChain = managerChain(attrs.id, managers, chains);
+  }
   return result;
 }
 

@@ -133,6 +133,16 @@ describe('birthright rules', () => {
       });
     }
 
+    it('says whether any enabled rule reads groups or manager chains, the attributes that cost queries to load', async () => {
+      const cases: Array<{ rules: BirthrightRule[]; needs: { groups: boolean; managerChain: boolean } }> = [
+        { rules: [rule('a', "r.sub.department == 'Sales'", 'role:x')], needs: { groups: false, managerChain: false } },
+        { rules: [rule('a', "r.sub.department == 'Sales'", 'role:x'), rule('b', "hasItem(r.sub.groups, 'Ops')", 'role:y')], needs: { groups: true, managerChain: false } },
+        { rules: [rule('c', "hasItem(r.sub.managerChain, 'E1')", 'role:x')], needs: { groups: false, managerChain: true } },
+        { rules: [rule('c', "hasItem(r.sub.managerChain, 'E1')", 'role:x', { enabled: false })], needs: { groups: false, managerChain: false } },
+      ];
+      for (const c of cases) expect((await BirthrightEvaluator.build(c.rules)).needs, c.rules.map((r) => r.expression).join(' / ')).to.deep.equal(c.needs);
+    });
+
     it('refuses a bad rule even when it is disabled', async () => {
       const err = await policyError(() => BirthrightEvaluator.build([rule('off', 'r.sub.constructor', 'role:x', { enabled: false })]));
       expect(err.message).to.match(/off: Unknown attribute 'constructor'/);
