@@ -11,6 +11,7 @@
 import type { Sql } from '../db/database.js';
 import { employeeIdOf, enterpriseOf, primaryEmail, workLocation } from '../identity/user-document.js';
 import type { StoredPerson, StoredStatus } from './classify.js';
+import { SharedStrings } from './shared-strings.js';
 
 type Doc = Record<string, unknown>;
 
@@ -39,23 +40,7 @@ export interface StoredPeople {
 
 const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 
-/**
- * One string per distinct value of the attributes that repeat (departments, titles, dates):
- * every row read brings its own copies, and 100,000 people would otherwise hold a million.
- */
-class Shared {
-  private readonly values = new Map<string, string>();
-
-  of(value: string | null): string | null {
-    if (value === null) return null;
-    const known = this.values.get(value);
-    if (known !== undefined) return known;
-    this.values.set(value, value);
-    return value;
-  }
-}
-
-function personOf(row: PersonRow, doc: Doc, employeeId: string, shared: Shared): StoredPerson {
+function personOf(row: PersonRow, doc: Doc, employeeId: string, shared: SharedStrings): StoredPerson {
   const enterprise = enterpriseOf(doc);
   const name = (doc.name ?? {}) as Doc;
   const status: StoredStatus = (row.status as StoredStatus | null) ?? (Number(row.active) === 1 ? 'active' : 'terminated');
@@ -86,7 +71,7 @@ export async function loadStoredPeople(sql: Sql): Promise<StoredPeople> {
   let activeCount = 0;
   const employeeIdOfIdentity = new Map<string, string>();
   const managerOf = new Map<StoredPerson, string>();
-  const shared = new Shared();
+  const shared = new SharedStrings();
   for (let after = '';;) {
     const rows = await sql.query<PersonRow>(
       `SELECT i.id, i.active, i.manager_id, i.doc, l.employee_id, l.status, l.preferred_name, l.hire_date, l.termination_date

@@ -7,6 +7,7 @@
  * delta feed's manager may well be stored already.
  */
 import type { HrRecord, HrStatus, RejectedRow } from '../hr-record.js';
+import { SharedStrings } from '../shared-strings.js';
 import { CsvEncodingError, parseCsv, type CsvSource } from './csv.js';
 import { JsonFeedError, parseJsonFeed, type JsonSource } from './json.js';
 import { columnKey, REQUIRED_ATTRIBUTES, type HrMapping, type MappedAttribute } from './mapping.js';
@@ -194,12 +195,7 @@ class FirstSeen {
 /** Turns one row's fields into a record, or the list of everything wrong with it. */
 class RowReader {
   private readonly statusWords: string;
-  /**
-   * One string per distinct value of the attributes whose values repeat (departments, titles,
-   * dates, manager ids): 100,000 records then share a few thousand strings instead of holding
-   * a million copies, which is most of a large feed's memory.
-   */
-  private readonly shared = new Map<string, string>();
+  private readonly shared = new SharedStrings();
 
   constructor(private readonly plan: ColumnPlan, private readonly mapping: HrMapping, private readonly seen: FirstSeen) {
     this.statusWords = [...mapping.statusValues.keys()].map((w) => `"${w}"`).join(', ');
@@ -223,15 +219,15 @@ class RowReader {
     const familyName = this.text(fields, 'familyName', MAX_NAME, true, problems);
     const preferredName = this.text(fields, 'preferredName', MAX_NAME, false, problems);
     const email = this.email(fields, problems);
-    const department = this.intern(this.text(fields, 'department', MAX_TEXT, false, problems));
-    const title = this.intern(this.text(fields, 'title', MAX_TEXT, false, problems));
-    const managerEmployeeId = this.intern(this.text(fields, 'managerEmployeeId', MAX_TEXT, false, problems));
-    const location = this.intern(this.text(fields, 'location', MAX_TEXT, false, problems));
-    const costCenter = this.intern(this.text(fields, 'costCenter', MAX_TEXT, false, problems));
-    const employmentType = this.intern(this.text(fields, 'employmentType', MAX_TEXT, false, problems));
+    const department = this.shared.of(this.text(fields, 'department', MAX_TEXT, false, problems));
+    const title = this.shared.of(this.text(fields, 'title', MAX_TEXT, false, problems));
+    const managerEmployeeId = this.shared.of(this.text(fields, 'managerEmployeeId', MAX_TEXT, false, problems));
+    const location = this.shared.of(this.text(fields, 'location', MAX_TEXT, false, problems));
+    const costCenter = this.shared.of(this.text(fields, 'costCenter', MAX_TEXT, false, problems));
+    const employmentType = this.shared.of(this.text(fields, 'employmentType', MAX_TEXT, false, problems));
     const status = this.status(this.text(fields, 'status', MAX_TEXT, true, problems), problems);
-    const hireDate = this.intern(this.date(fields, 'hireDate', problems));
-    const terminationDate = this.intern(this.date(fields, 'terminationDate', problems));
+    const hireDate = this.shared.of(this.date(fields, 'hireDate', problems));
+    const terminationDate = this.shared.of(this.date(fields, 'terminationDate', problems));
     const extra = this.extra(fields, problems);
     this.seen.check(raw.row, employeeId, email, problems);
 
@@ -258,14 +254,6 @@ class RowReader {
         extra,
       },
     };
-  }
-
-  private intern(value: string | null): string | null {
-    if (value === null) return null;
-    const known = this.shared.get(value);
-    if (known !== undefined) return known;
-    this.shared.set(value, value);
-    return value;
   }
 
   private reject(raw: RawRow, reason: string): HrFeedItem {
