@@ -56,9 +56,9 @@ function isPlainAscii(value: string): boolean {
 }
 
 /**
- * The text as a string of its own. V8 cuts a long substring as a view into the text it came
- * from, so a value kept from a parsed row would keep that whole piece of the feed alive; a record
- * keeps only its own values.
+ * The text as a string of its own. V8 makes a substring of 13 characters or more a view into the
+ * text it was cut from (shorter ones are copied), so a value kept from a parsed row would keep
+ * that whole piece of the feed alive; joining and cutting again makes a copy.
  */
 function own(value: string): string {
   return value.length < 13 ? value : (' ' + value).slice(1);
