@@ -18,7 +18,7 @@
  * Targets from the issue: outbox-driven provisioning >= 70% of the raw rate; reconciliation of
  * 100k entries < 60 s and < 500 MB. Prints a table and writes JSON under bench/results/.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,7 @@ import type { ReconcileSummary } from '../src/provisioning/reconciliation/findin
 import { ConnectorRegistry } from '../src/provisioning/registry.js';
 import { OutboxWorker } from '../src/provisioning/worker.js';
 import { startSlapd, type SlapdServer } from '../test/support/slapd.js';
+import { runScriptInChild } from './lib/process.js';
 import { peakRssMb } from './lib/rss.js';
 import { arg, writeResults } from './lib/setup.js';
 
@@ -234,13 +235,7 @@ async function child(url: string, settings: string): Promise<void> {
 }
 
 function reconcileInChild(url: string, slapd: SlapdServer): Promise<ReconcileRun> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--child', 'reconcile', '--url', url, '--settings', JSON.stringify(ldapSettings(slapd))], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    proc.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
-    proc.once('error', reject);
-    proc.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as ReconcileRun) : reject(new Error(`the reconciliation process exited with ${code}`))));
-  });
+  return runScriptInChild<ReconcileRun>(SELF, ['--child', 'reconcile', '--url', url, '--settings', JSON.stringify(ldapSettings(slapd))]);
 }
 
 async function migrated(dir: string, name: string): Promise<{ db: Database; url: string }> {

@@ -20,7 +20,6 @@
  * Targets from the issue: the start < 60 s and < 500 MB peak RSS on both databases.
  * Prints a table and writes JSON under bench/results/.
  */
-import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -41,6 +40,7 @@ import type { CatalogDocumentInput } from '../src/policy/model.js';
 import { SodService } from '../src/policy/sod.js';
 import { PolicyStore } from '../src/policy/store.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
+import { runScriptInChild } from './lib/process.js';
 import { peakRssMb } from './lib/rss.js';
 import { markdownTable } from './lib/table.js';
 import { arg, databaseKinds, writeResults, dropDatabase } from './lib/setup.js';
@@ -209,16 +209,7 @@ async function childRawSelect(url: string): Promise<void> {
 
 /** Runs this file as a child with `args`; resolves with what it printed last. */
 function inChild(args: string[]): Promise<ChildRun> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    proc.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
-    proc.once('error', reject);
-    proc.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`the child ${args.join(' ')} exited with ${code}`));
-      else resolve(JSON.parse(out.trim().split('\n').pop()!) as ChildRun);
-    });
-  });
+  return runScriptInChild<ChildRun>(SELF, args);
 }
 
 const BARE_COLUMNS = ['campaign_id', 'stage', 'identity_id', 'grant_id', 'item', 'reviewer_id', 'reviewer_reason', 'decision', 'comment', 'decided_by', 'decided_at', 'context'];

@@ -29,9 +29,9 @@ import { PolicyChangeLog } from '../src/policy/changes.js';
 import { readPolicyFile } from '../src/policy/seed.js';
 import { PolicyStore } from '../src/policy/store.js';
 import { expectFeed } from '../test/support/hr-expectations.js';
-import { launcherNodeFlags } from '../test/support/launcher.js';
 import { ensureMariaDb, stopMariaDb } from '../test/support/mariadb.js';
 import { rawInsertSeconds } from './lib/raw-insert.js';
+import { runScriptInChild } from './lib/process.js';
 import { peakRssMb } from './lib/rss.js';
 import { markdownTable } from './lib/table.js';
 import { arg, databaseKinds, ROOT, writeResults, dropDatabase } from './lib/setup.js';
@@ -76,20 +76,9 @@ async function child(url: string, file: string, today: string): Promise<void> {
   }
 }
 
-/** Runs an import in its own process, with the Node flags `iam` runs with. */
+/** Runs an import in its own process. */
 function importInChild(url: string, file: string, today: string): Promise<ImportRun> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [...launcherNodeFlags(), '--import', 'tsx', SELF, '--child', 'import', '--url', url, '--file', file, '--today', today], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    proc.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
-    proc.once('error', reject);
-    proc.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`the import process exited with ${code}`));
-      else resolve(JSON.parse(out.trim().split('\n').pop()!) as ImportRun);
-    });
-  });
+  return runScriptInChild<ImportRun>(SELF, ['--child', 'import', '--url', url, '--file', file, '--today', today]);
 }
 
 /** Writes hrgen's feed for a day to a file (not timed). */

@@ -42,3 +42,21 @@ export function createToken(databaseUrl: string, scopes: string): string {
   }).toString();
   return out.trim().split('\n').pop()!;
 }
+
+/**
+ * Runs a benchmark script again as a child process with `args`, with the Node flags `iam` runs
+ * with, so its peak RSS is its own work's, measured as the product would run it; resolves with
+ * the JSON of the last line it printed.
+ */
+export function runScriptInChild<T>(script: string, args: string[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [...launcherNodeFlags(), '--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+    proc.once('error', reject);
+    proc.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`${script} ${args.slice(0, 2).join(' ')} exited with ${code}`));
+      else resolve(JSON.parse(out.trim().split('\n').pop()!) as T);
+    });
+  });
+}
