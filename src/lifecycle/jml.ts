@@ -144,7 +144,7 @@ export class JmlActions implements GrantFollower {
 
     const recomputed = new Set(events.filter((e) => e.kind !== 'leaver').map((e) => e.identityId));
     const managersMoved = events.filter((e) => e.managerChanged).map((e) => e.identityId);
-    if (managersMoved.length > 0 && readsManagerChain(catalog)) {
+    if (managersMoved.length > 0 && (await this.birthright.evaluator(catalog)).needs.managerChain) {
       for (const id of await reportsBelow(tx, managersMoved)) recomputed.add(id);
     }
     if (recomputed.size > 0) {
@@ -302,10 +302,6 @@ async function flagRequestedGrants(tx: Transaction, identityIds: readonly string
     ));
   }
   return flagged;
-}
-
-function readsManagerChain(catalog: Catalog): boolean {
-  return [...catalog.birthrightRules.values()].some((rule) => rule.enabled && rule.expression.includes('managerChain'));
 }
 
 /** Everyone below these managers, at any depth. */

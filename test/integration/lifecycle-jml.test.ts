@@ -187,4 +187,26 @@ onEachDatabase('lifecycle: SCIM-driven joiner, mover, leaver', (database) => {
       await graceServer.close();
     }
   });
+
+  it('a new manager moves the birthright of everyone below, when a rule reads the manager chain', async () => {
+    const catalog = await readPolicyFile('policies/catalog.json') as CatalogDocumentInput;
+    const rule = { name: 'under-the-cto', expression: "hasItem(r.sub.managerChain, 'CTO-1')", item: 'ent:slack/oncall' };
+    await server.services.policyStore.replaceAll({ ...catalog, birthrightRules: [...catalog.birthrightRules!, rule] }, { actor: 'test:setup' });
+    try {
+      const person = async (employeeNumber: string, manager?: string) => (await scim.post('/Users', newUser({
+        userType: 'Employee', [ENTERPRISE]: { employeeNumber, department: 'Engineering', ...(manager && { manager: { value: manager } }) },
+      }))).body.id as string;
+      const cto = await person('CTO-1');
+      const lead = await person('LEAD-1');
+      const report = await person('DEV-1', lead);
+      expect(await birthrightItems(report)).not.to.include('ent:slack/oncall');
+
+      const moved = await scim.patch(`/Users/${lead}`, patchOf({ op: 'replace', path: `${ENTERPRISE}:manager`, value: { value: cto } }));
+      expect(moved.status, JSON.stringify(moved.body)).to.equal(200);
+      expect(await birthrightItems(lead)).to.include('ent:slack/oncall');
+      expect(await birthrightItems(report), 'the report below the lead moved with them').to.include('ent:slack/oncall');
+    } finally {
+      await server.services.policyStore.replaceAll(catalog, { actor: 'test:setup' });
+    }
+  });
 });
