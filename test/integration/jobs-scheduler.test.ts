@@ -9,7 +9,6 @@ import { onEachDatabase } from '../support/databases.js';
 const silent = createLogger('silent');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 onEachDatabase('job scheduler', (database, kind) => {
   /**
    * Where the second instance talks to the database. On MariaDB, a second connection pool:
@@ -22,6 +21,23 @@ onEachDatabase('job scheduler', (database, kind) => {
   /** A job name no other test of the suite uses. */
   const jobName = (what: string) => `${what}-${++jobCounter}`;
   const rows = (job: string) => database().db.query<JobRunRow>('SELECT job, slot, instance, claimed, finished, outcome FROM job_runs WHERE job = ? ORDER BY slot', [job]);
+
+  /**
+   * Runs `job` every second on both schedulers for 3.5 s, then stops them; checks that slots ran
+   * and that none ran twice, and returns the slots in the order they ran.
+   */
+  async function runOnBoth(schedulers: JobScheduler[], job: string, run: (context: JobContext, scheduler: JobScheduler) => Promise<unknown>): Promise<string[]> {
+    const slots: string[] = [];
+    for (const scheduler of schedulers) {
+      scheduler.register({ name: job, schedule: '* * * * * *', run: (context) => { slots.push(context.slot); return run(context, scheduler); } });
+      scheduler.start();
+    }
+    await sleep(3_500);
+    await Promise.all(schedulers.map((s) => s.stop()));
+    expect(slots.length, 'slots run in 3.5 s').to.be.at.least(2);
+    expect(new Set(slots).size, `a slot ran twice: ${slots.join(', ')}`).to.equal(slots.length);
+    return slots;
+  }
 
   before(async () => {
     other = kind === 'mariadb' ? await Database.connect(database().url) : database().db;
@@ -52,25 +68,12 @@ onEachDatabase('job scheduler', (database, kind) => {
     const job = jobName('every-second');
     const ran: Array<{ slot: string; instance: string }> = [];
     const schedulers = [new JobScheduler(database().db, silent, { instance: 'first' }), new JobScheduler(other, silent, { instance: 'second' })];
-    for (const scheduler of schedulers) {
-      scheduler.register({
-        name: job,
-        schedule: '* * * * * *',
-        run: async (context: JobContext) => {
-          ran.push({ slot: context.slot, instance: scheduler.instance });
-          expect(context.reason).to.equal('scheduled');
-          expect(context.scheduledAt.toISOString()).to.equal(context.slot);
-          return { by: scheduler.instance };
-        },
-      });
-      scheduler.start();
-    }
-    await sleep(3_500);
-    await Promise.all(schedulers.map((s) => s.stop()));
-
-    expect(ran.length, 'slots run in 3.5 s').to.be.at.least(2);
-    const slots = ran.map((r) => r.slot);
-    expect(new Set(slots).size, `a slot ran twice: ${slots.join(', ')}`).to.equal(slots.length);
+    const slots = await runOnBoth(schedulers, job, async (context, scheduler) => {
+      ran.push({ slot: context.slot, instance: scheduler.instance });
+      expect(context.reason).to.equal('scheduled');
+      expect(context.scheduledAt.toISOString()).to.equal(context.slot);
+      return { by: scheduler.instance };
+    });
     for (const slot of slots) expect(new Date(slot).getUTCMilliseconds(), 'slots are whole seconds').to.equal(0);
 
     const stored = await rows(job);
@@ -116,26 +119,13 @@ onEachDatabase('job scheduler', (database, kind) => {
       new JobScheduler(database().db, silent, { instance: 'first', registry: registries[0] }),
       new JobScheduler(other, silent, { instance: 'second', registry: registries[1] }),
     ];
-    for (const scheduler of schedulers) {
-      scheduler.register({
-        name: job,
-        schedule: '* * * * * *',
-        run: async (context) => {
-          // The first slot either instance runs fails; every later one succeeds.
-          const ok = ran.length > 0;
-          ran.push({ slot: context.slot, instance: scheduler.instance, ok });
-          if (!ok) throw new Error('the HR share is offline');
-          return { ok };
-        },
-      });
-      scheduler.start();
-    }
-    await sleep(3_500);
-    await Promise.all(schedulers.map((s) => s.stop()));
-
-    expect(ran.length, 'slots run in 3.5 s').to.be.at.least(2);
-    const slots = ran.map((r) => r.slot);
-    expect(new Set(slots).size, `a slot ran twice: ${slots.join(', ')}`).to.equal(slots.length);
+    await runOnBoth(schedulers, job, async (context, scheduler) => {
+      // The first slot either instance runs fails; every later one succeeds.
+      const ok = ran.length > 0;
+      ran.push({ slot: context.slot, instance: scheduler.instance, ok });
+      if (!ok) throw new Error('the HR share is offline');
+      return { ok };
+    });
     const [failed, ...later] = ran;
     expect(later.every((r) => r.ok), 'the slots after the failure ran normally').to.equal(true);
     const stored = await rows(job);

@@ -99,7 +99,6 @@ const nameParams = z.strictObject({ name: pathText });
 const idParams = z.strictObject({ id: pathText });
 const MEDIA_TYPES = { csv: 'text/csv; charset=utf-8', json: 'application/json; charset=utf-8' } as const;
 
-
 /** The review routes. */
 export function reviewRoutes(deps: ApiDeps): ApiRoute[] {
   return [
