@@ -15,6 +15,8 @@ import { SharedStrings } from './shared-strings.js';
 
 type Doc = Record<string, unknown>;
 
+// People per keyset page: small enough that the parsed documents of a page die young (a page of
+// 5,000 outlived collections of the young generation and left its garbage to the old one).
 const PAGE_SIZE = 1000;
 
 interface PersonRow {
