@@ -29,6 +29,7 @@ import { PolicyEngine, type CheckRequest } from '../src/policy/engine.js';
 import { prng } from '../test/support/prng.js';
 import { httpClient } from './lib/http.js';
 import { arg, ROOT, writeResults } from './lib/setup.js';
+import { cpuSeconds } from './lib/cpu.js';
 import { createToken, startIamServer, startProcess } from './lib/process.js';
 import { runConcurrent, summarize } from './lib/stats.js';
 
@@ -346,6 +347,8 @@ interface HttpResults {
   concurrency: number;
   bare: { medianPerSecond: number };
   check: { medianPerSecond: number; p50ms: number; p99ms: number };
+  /** CPU time each server process spent per request over all measured rounds, in µs */
+  serverCpuMicros: Record<'bare' | 'check', { user: number; system: number }>;
   /** median over the pairs of check/bare requests per second */
   checkVsBare: number;
   checkVsBareRange: [number, number];
@@ -362,18 +365,26 @@ async function measureHttp(databaseUrl: string, checks: CheckRequest[]): Promise
       bare: httpClient(`${bare.url}/api/v1`, token, HTTP_CONCURRENCY),
       check: httpClient(`${server.url}/api/v1`, token, HTTP_CONCURRENCY),
     };
+    const pids = { bare: bare.pid, check: server.pid };
+    const cpu = { bare: { user: 0, system: 0 }, check: { user: 0, system: 0 } };
     const run = async (name: 'bare' | 'check') => {
       const call = endpoints[name];
+      const before = cpuSeconds(pids[name]);
       const { latencies, seconds } = await runConcurrent(checks.length, HTTP_CONCURRENCY, async (i) => {
         const res = await call('POST', '/authz/check', checks[i]);
         // The bare endpoint answers 201, as the SCIM POST it stands in for does.
         const expected = name === 'bare' ? 201 : 200;
         if (res.status !== expected) throw new Error(`${name}: expected ${expected}, got ${res.status}: ${res.body.slice(0, 300)}`);
       });
+      const after = cpuSeconds(pids[name]);
+      cpu[name].user += after.user - before.user;
+      cpu[name].system += after.system - before.system;
       return { perSecond: checks.length / seconds, latencies };
     };
     await run('bare');
     await run('check');
+    cpu.bare = { user: 0, system: 0 };
+    cpu.check = { user: 0, system: 0 };
     const rates = { bare: [] as number[], check: [] as number[] };
     const ratios: number[] = [];
     let checkLatencies: number[] = [];
@@ -390,12 +401,17 @@ async function measureHttp(databaseUrl: string, checks: CheckRequest[]): Promise
       ratios.push(got.check! / got.bare!);
     }
     const summary = summarize(checkLatencies);
+    const perRequest = (seconds: number) => round((seconds * 1e6) / (HTTP_PAIRS * checks.length), 1);
     return {
       requests: checks.length,
       pairs: HTTP_PAIRS,
       concurrency: HTTP_CONCURRENCY,
       bare: { medianPerSecond: Math.round(median(rates.bare)) },
       check: { medianPerSecond: Math.round(median(rates.check)), p50ms: summary.p50, p99ms: summary.p99 },
+      serverCpuMicros: {
+        bare: { user: perRequest(cpu.bare.user), system: perRequest(cpu.bare.system) },
+        check: { user: perRequest(cpu.check.user), system: perRequest(cpu.check.system) },
+      },
       checkVsBare: round(median(ratios), 3),
       checkVsBareRange: [round(Math.min(...ratios), 3), round(Math.max(...ratios), 3)],
     };
@@ -527,6 +543,7 @@ const output = [
   `speed-up over Casbin: ×${fmt(results.speedup.repeated)} repeated, ×${fmt(results.speedup.neverSeen)} never-seen; allowed share ${fmt(results.repeated.allowedShare)}`,
   `PolicyEngine on ${engineResults.database}: ${fmt(engineResults.identities)} identities, ${fmt(engineResults.grants)} grants written in ${fmt(engineResults.populateMs)} ms; engine start (load everything) ${fmt(engineResults.startMs.min)}-${fmt(engineResults.startMs.max)} ms; agreement with AccessIndex on ${fmt(engineResults.agreement.sample)} requests: ${engineResults.agreement.disagreements === 0 ? 'all equal' : `${engineResults.agreement.disagreements} DIFFERENT`}`,
   `HTTP, ${fmt(httpResults!.concurrency)} clients, ${httpResults!.pairs} alternating pairs of ${fmt(httpResults!.requests)}-request rounds: bare Koa ${fmt(httpResults!.bare.medianPerSecond)}/s, POST /api/v1/authz/check ${fmt(httpResults!.check.medianPerSecond)}/s (medians); check/bare ${fmt(httpResults!.checkVsBare * 100)}% (median of pairs; range ${fmt(httpResults!.checkVsBareRange[0] * 100)}-${fmt(httpResults!.checkVsBareRange[1] * 100)}%); check p50 ${fmt(httpResults!.check.p50ms)} ms, p99 ${fmt(httpResults!.check.p99ms)} ms`,
+  `server CPU per request (user + system): ${(['bare', 'check'] as const).map((name) => `${name} ${fmt(httpResults!.serverCpuMicros[name].user)} + ${fmt(httpResults!.serverCpuMicros[name].system)} µs`).join(', ')}`,
 ].join('\n');
 process.stdout.write(`${output}\n`);
 
