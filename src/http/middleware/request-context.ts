@@ -20,7 +20,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
  */
 export function requestContext(log: Logger, metrics: HttpMetrics): Middleware {
   return async (ctx, next) => {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const incoming = ctx.get('x-request-id');
     const state = new LazyState(log, REQUEST_ID.test(incoming) ? incoming : randomUUID());
     ctx.state = state;
@@ -28,10 +28,9 @@ export function requestContext(log: Logger, metrics: HttpMetrics): Middleware {
     try {
       await next();
     } finally {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const seconds = (performance.now() - started) / 1000;
       const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-      metrics.requests.inc({ method: ctx.method, route, status: String(ctx.status) });
-      metrics.duration.observe({ method: ctx.method, route }, seconds);
+      metrics.requests.observe(ctx.method, route, ctx.status, seconds);
       if (log.isLevelEnabled('info')) state.log.info({ method: ctx.method, path: loggablePath(ctx.path), route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10, actor: state.principal?.name }, 'request');
     }
   };
