@@ -175,6 +175,9 @@ export async function createApp(services: AppServices): Promise<Koa> {
   const app = new Koa({ proxy: false });
   app.silent = true;
   app.use(requestContext(log, metrics));
+  // The REST API first: the access-check endpoint is the hottest path other applications call. It
+  // renders every failure of its own, so it needs no layer below to catch them.
+  app.use(under(API_PREFIX, apiMiddleware(apiRoutes(services, apiPolicy), tokens, apiPolicy, config.api.maxBodyBytes)));
   // Outside SCIM and the REST API (which render their own errors), an unexpected fault is an opaque JSON 500.
   app.use(async (ctx, next) => {
     try {
@@ -185,8 +188,6 @@ export async function createApp(services: AppServices): Promise<Koa> {
       ctx.body = { error: 'internal error', requestId: (ctx.state as RequestState).requestId };
     }
   });
-  // The REST API first: the access-check endpoint is the hottest path other applications call.
-  app.use(under(API_PREFIX, apiMiddleware(apiRoutes(services, apiPolicy), tokens, apiPolicy, config.api.maxBodyBytes)));
   const discovery = await buildDiscovery(config.scim);
   const scim = scimRouter({ db, identities, groups, limits: config.scim }, tokens, discovery, config.publicUrl, apiPolicy);
   app.use(under(SCIM_PREFIX, compose([scim.routes(), scim.allowedMethods()])));

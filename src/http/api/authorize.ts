@@ -101,19 +101,26 @@ function refusal(scopes: readonly string[], allowing: readonly string[], method:
 }
 
 /**
- * Refuses the request with 403 unless the authenticated principal's scopes allow the route's
- * method on its path; `template` is the route's full path in keyMatch2 syntax.
+ * A check that throws 403 unless the authenticated principal's scopes allow the route's method
+ * on its path; `template` is the route's full path in keyMatch2 syntax.
  */
-export function authorize(policy: ApiPolicy, template: string): Middleware {
+export function routeAuthorizer(policy: ApiPolicy, template: string): (ctx: Context) => void {
   const fixed = template.includes(':') ? undefined : template;
-  return async (ctx: Context, next) => {
+  return (ctx) => {
     const principal = (ctx.state as RequestState).principal;
-    const scopes = principal?.scopes ?? [];
     const object = fixed ?? objectOf(template, ctx.params as Record<string, string>);
     const action = actionOf(ctx.method);
     if (!principal || !policy.allows(principal, object, action)) {
-      throw refusal(scopes, policy.scopesAllowing(object, action), ctx.method, ctx.path);
+      throw refusal(principal?.scopes ?? [], policy.scopesAllowing(object, action), ctx.method, ctx.path);
     }
+  };
+}
+
+/** routeAuthorizer() as middleware. */
+export function authorize(policy: ApiPolicy, template: string): Middleware {
+  const check = routeAuthorizer(policy, template);
+  return async (ctx, next) => {
+    check(ctx);
     await next();
   };
 }

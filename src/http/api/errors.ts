@@ -154,24 +154,29 @@ export function apiErrors(): Middleware {
     try {
       await next();
     } catch (err) {
-      const state = ctx.state as RequestState;
-      const known = toApiError(err);
-      if (known) {
-        if (known.status === 401) {
-          // RFC 6750 §3.1: no bearer token gets the bare challenge; a bad one gets invalid_token.
-          const presented = /^Bearer\s/i.test(ctx.get('authorization'));
-          ctx.set('WWW-Authenticate', presented ? 'Bearer realm="iam", error="invalid_token"' : 'Bearer realm="iam"');
-        }
-        render(ctx, known);
-        return;
-      }
-      state.log.error({ err }, 'unexpected error in API request');
-      // A response already streaming (an audit export) cannot change its status; end it.
-      if (ctx.headerSent) {
-        ctx.res.destroy(err as Error);
-        return;
-      }
-      render(ctx, new ApiError(500, 'internal_error', `internal error; quote request id ${state.requestId} to the administrator`, { requestId: state.requestId }));
+      renderApiFailure(ctx, err);
     }
   };
+}
+
+/** What apiErrors() does with a failure, for a route that runs without the middleware chain. */
+export function renderApiFailure(ctx: Context, err: unknown): void {
+  const state = ctx.state as RequestState;
+  const known = toApiError(err);
+  if (known) {
+    if (known.status === 401) {
+      // RFC 6750 §3.1: no bearer token gets the bare challenge; a bad one gets invalid_token.
+      const presented = /^Bearer\s/i.test(ctx.get('authorization'));
+      ctx.set('WWW-Authenticate', presented ? 'Bearer realm="iam", error="invalid_token"' : 'Bearer realm="iam"');
+    }
+    render(ctx, known);
+    return;
+  }
+  state.log.error({ err }, 'unexpected error in API request');
+  // A response already streaming (an audit export) cannot change its status; end it.
+  if (ctx.headerSent) {
+    ctx.res.destroy(err as Error);
+    return;
+  }
+  render(ctx, new ApiError(500, 'internal_error', `internal error; quote request id ${state.requestId} to the administrator`, { requestId: state.requestId }));
 }

@@ -1,4 +1,4 @@
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { TokenService } from '../../auth/tokens.js';
 import type { RequestState } from './request-context.js';
 
@@ -11,14 +11,19 @@ export class AuthError extends Error {
 }
 
 /** Reads `Authorization: Bearer <token>` and sets `ctx.state.principal`; unknown, malformed and revoked tokens get the same 401. */
+export async function authenticateRequest(tokens: TokenService, ctx: Context): Promise<void> {
+  const header = ctx.get('authorization');
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!m) throw new AuthError(401, header ? 'the Authorization header must be "Bearer <token>"' : 'a bearer token is required');
+  const principal = await tokens.authenticate(m[1]!);
+  if (!principal) throw new AuthError(401, 'the bearer token is not valid');
+  (ctx.state as RequestState).principal = principal;
+}
+
+/** authenticateRequest() as middleware. */
 export function authenticate(tokens: TokenService): Middleware {
   return async (ctx, next) => {
-    const header = ctx.get('authorization');
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) throw new AuthError(401, header ? 'the Authorization header must be "Bearer <token>"' : 'a bearer token is required');
-    const principal = await tokens.authenticate(m[1]!);
-    if (!principal) throw new AuthError(401, 'the bearer token is not valid');
-    (ctx.state as RequestState).principal = principal;
+    await authenticateRequest(tokens, ctx);
     await next();
   };
 }
