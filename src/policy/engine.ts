@@ -20,7 +20,7 @@
 import { chunks, placeholders } from '../db/batches.js';
 import type { Database, Sql } from '../db/database.js';
 import type { Logger } from '../log/logger.js';
-import type { AccessIndex, Decision } from './access-index.js';
+import type { AccessIndex, Decision, ViewSlot } from './access-index.js';
 import { loadCatalog, type Catalog } from './catalog.js';
 import { readPolicyState, type PolicyChange, type PolicyChangeLog, type PolicyState } from './changes.js';
 import { PolicyError } from './model.js';
@@ -69,7 +69,9 @@ interface GrantWindow {
 }
 
 /** One identity as decisions see it; replaced whole when it reloads. */
-class Holder {
+class Holder implements ViewSlot {
+  /** the access index's view of this identity, kept here so a check needs no cache lookup to find it */
+  held?: ViewSlot['held'];
   private items: readonly string[] = [];
   // `items` are the valid grants for every instant in [itemsFrom, itemsUntil).
   private itemsFrom = Infinity;
@@ -371,7 +373,7 @@ export class PolicyEngine {
       return { allowed: false, reason: `${holder.userName} is not active: an inactive identity is denied everything`, policyVersion };
     }
     // Decided under the id, which can never collide with a role or entitlement name (a userName could).
-    return withVersion(index.decideFor(holder.id, holder.itemsAt(at), object, action, holder.userName), policyVersion);
+    return withVersion(index.decideFor(holder.id, holder.itemsAt(at), object, action, holder.userName, holder), policyVersion);
   }
 
   private isStale(): boolean {

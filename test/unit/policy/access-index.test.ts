@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { newEnforcer, newModelFromString, Util, type Enforcer } from 'casbin';
-import { ACCESS_MODEL, AccessIndex, AccessPolicyError, MAX_HIERARCHY_DEPTH, type AccessPolicy } from '../../../src/policy/access-index.js';
+import { ACCESS_MODEL, AccessIndex, AccessPolicyError, MAX_HIERARCHY_DEPTH, type AccessPolicy, type ViewSlot } from '../../../src/policy/access-index.js';
 import { prng } from '../../support/prng.js';
 
 /** The reference: a real Casbin enforcer over the same model and policy. */
@@ -538,6 +538,44 @@ describe('AccessIndex.decideFor (direct items held outside the policy)', () => {
       }
       expect(mismatches).to.deep.equal([]);
       expect(allowed).to.be.within(requests.length * 0.15, requests.length * 0.85);
+    });
+
+    it('decides the same with a view slot per holder, and fills a slot again when the items or the index are others', () => {
+      const index = AccessIndex.build(policy);
+      const combined: AccessPolicy = { roleLinks: [...roleLinks, ...holders.flatMap(({ subject, items }) => items.map((item): [string, string] => [subject, item]))], permissions };
+      const reference = AccessIndex.build(combined);
+      const slots = new Map(holders.map(({ subject }) => [subject, {} as ViewSlot]));
+      const roleCounts = new Set<number>();
+      for (const r of requests) {
+        const expected = reference.decide(r.subject, r.object, r.action);
+        expect(index.decideFor(r.subject, r.items, r.object, r.action, r.subject, slots.get(r.subject)), `${r.subject} ${r.action} ${r.object}`).to.deep.equal(expected);
+        const held = /\((\d+) roles? held or inherited\)/.exec(expected.reason);
+        if (held) roleCounts.add(Number(held[1]));
+      }
+      // Both ways of searching a view ran: short views are scanned, long ones probed through their map.
+      expect(Math.min(...roleCounts)).to.be.at.most(4);
+      expect(Math.max(...roleCounts)).to.be.greaterThan(20);
+
+      // Other items for a slot: decided on those, as a build linking them would.
+      const { subject } = holders.find((h) => h.items.length > 0)!;
+      const slot = slots.get(subject)!;
+      // Top-level roles, which inherit others: the case where a stale view would answer wrongly below.
+      const others = [levels[0]![0]!, levels[0]![1]!];
+      const withOthers = AccessIndex.build(withLinks(policy, subject, others));
+      for (const r of requests.slice(0, 300)) {
+        expect(index.decideFor(subject, others, r.object, r.action, subject, slot)).to.deep.equal(withOthers.decide(subject, r.object, r.action));
+      }
+      // Another index, where roles inherit nothing: the view the slot holds from the first one is not used.
+      const flat: AccessPolicy = { roleLinks: [], permissions };
+      const flatIndex = AccessIndex.build(flat);
+      const flatWithOthers = AccessIndex.build(withLinks(flat, subject, others));
+      let differ = 0;
+      for (const item of [...roles, ...entitlements]) {
+        const decision = flatIndex.decideFor(subject, others, item, 'hold', subject, slot);
+        expect(decision).to.deep.equal(flatWithOthers.decide(subject, item, 'hold'));
+        if (decision.allowed !== withOthers.decide(subject, item, 'hold').allowed) differ++;
+      }
+      expect(differ, 'requests the two indexes answer differently').to.be.greaterThan(0);
     });
 
     it('decides a role asked about with extra items as a build with those links would, request by request', () => {
