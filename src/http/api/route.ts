@@ -110,6 +110,12 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   params?: P;
   query?: Q;
   body?: B;
+  /**
+   * A cheap exact test for the body's most common shape: when it returns true the body is taken as
+   * it is, without running `body`. It must accept only what `body` accepts and returns unchanged
+   * (a test holds the route to that); anything else goes through the schema, which reports what is wrong.
+   */
+  acceptsBody?: (body: unknown) => boolean;
   /** the route takes its body as bytes (instead of `body`), handed to the handler as `call.rawBody` */
   rawBody?: RawBodySpec;
   /** the route reads If-Match for optimistic concurrency */

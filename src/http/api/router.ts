@@ -27,6 +27,10 @@ function validate(where: InputLocation, schema: z.ZodType, value: unknown, issue
   return undefined;
 }
 
+function validBody(route: ApiRoute, schema: z.ZodType, value: unknown, issues: InputIssue[]): unknown {
+  return route.acceptsBody?.(value) === true ? value : validate('body', schema, value, issues);
+}
+
 function send(ctx: Context, reply: Reply): void {
   ctx.status = reply.status;
   if (reply.headers) for (const [name, value] of Object.entries(reply.headers)) ctx.set(name, value);
@@ -51,7 +55,7 @@ function runner(route: ApiRoute, maxBodyBytes: number): (ctx: Context) => Promis
     // A route that takes no parameters or query, asked without any, has nothing to validate.
     const params = route.params || Object.keys(ctx.params ?? {}).length > 0 ? validate('params', route.params ?? NO_INPUT, { ...ctx.params }, issues) : {};
     const query = route.query || ctx.querystring !== '' ? validate('query', route.query ?? NO_INPUT, { ...ctx.query }, issues) : {};
-    const body = route.body ? validate('body', route.body, await readJsonBody(ctx, maxBodyBytes), issues) : undefined;
+    const body = route.body ? validBody(route, route.body, await readJsonBody(ctx, maxBodyBytes), issues) : undefined;
     const rawBody = route.rawBody ? await readRawBody(ctx, Object.keys(route.rawBody.mediaTypes), route.rawBody.maxBytes) : undefined;
     if (!route.body && !route.rawBody && ctx.request.length) {
       issues.push({ in: 'body', path: '', code: 'unexpected_body', message: `${route.method} ${route.path} takes no body` });

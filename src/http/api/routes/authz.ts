@@ -25,6 +25,25 @@ const CheckBatchSchema = requestSchema('CheckBatch', z.strictObject({
 
 const CheckBody = requestSchema('CheckBody', z.union([CheckRequestSchema, CheckBatchSchema]));
 
+/**
+ * The shape almost every check has, tested without the schema: subject, object and action, strings
+ * of lengths the schema allows, and no other key. Applications call this endpoint on their own hot
+ * paths, and running the schema was a tenth of the request.
+ */
+export function isPlainCheck(body: unknown): body is CheckRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  let keys = 0;
+  for (const key in body) {
+    if (key !== 'subject' && key !== 'object' && key !== 'action') return false;
+    keys++;
+  }
+  const { subject, object, action } = body as Record<string, unknown>;
+  return keys === 3
+    && typeof subject === 'string' && subject.length >= 1 && subject.length <= 255
+    && typeof object === 'string' && object.length >= 1 && object.length <= 1024
+    && typeof action === 'string' && action.length >= 1 && action.length <= 128;
+}
+
 const CheckResultSchema = responseSchema('CheckResult', z.strictObject({
   allowed: z.boolean(),
   reason: z.string().describe('the role path and rule that allowed, or why nothing did'),
@@ -48,6 +67,7 @@ export function authzRoutes(deps: ApiDeps): ApiRoute[] {
       summary: 'Decide whether a subject may do an action on an object',
       description: 'Send one check `{subject, object, action, context?}` and get `{allowed, reason, ...}`; or send `{checks: [...]}` and get `{results: [...]}`, all decided on one policy version. An unknown or inactive subject is denied with a reason saying so.',
       body: CheckBody,
+      acceptsBody: isPlainCheck,
       responses: { 200: { description: 'the decision, or one per check of a batch', schema: CheckResponse } },
       async handle({ body }) {
         if ('checks' in body) {
