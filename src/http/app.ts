@@ -162,10 +162,11 @@ export async function closeServices(services: AppServices): Promise<void> {
  */
 function under<C extends Context>(prefix: string, middleware: (ctx: C, next: Next) => unknown): Middleware {
   const lower = prefix.toLowerCase();
+  const below = `${lower}/`;
   return (ctx, next) => {
     const path = ctx.path.toLowerCase();
     // The routers add their own fields to the context they are given.
-    return path === lower || path.startsWith(`${lower}/`) ? middleware(ctx as C, next) : next();
+    return path === lower || path.startsWith(below) ? middleware(ctx as C, next) : next();
   };
 }
 

@@ -92,13 +92,15 @@ function pathPattern(path: string): RegExp {
 export function apiMiddleware(routes: readonly ApiRoute[], tokens: TokenService, policy: ApiPolicy, maxBodyBytes: number): Middleware {
   const router = apiRouter(routes, tokens, policy, maxBodyBytes);
   const routed = router.routes() as unknown as Middleware;
-  const exact = new Map<string, Middleware>();
+  // method → path → route; the path string Koa gives is the same object each time it is read, so its hash is computed once.
+  const exact = new Map<string, Map<string, Middleware>>();
   for (const route of routes) {
     if (route.path.includes('{')) continue;
     const template = `${API_PREFIX}${route.path}`;
     const authorizeRoute = route.public ? undefined : routeAuthorizer(policy, template);
     const run = runner(route, maxBodyBytes);
-    exact.set(`${route.method} ${template}`, async (ctx) => {
+    if (!exact.has(route.method)) exact.set(route.method, new Map());
+    exact.get(route.method)!.set(template, async (ctx) => {
       // What the router would have set: no parameters, and the pattern metrics and logs label the request with.
       ctx.params = {};
       (ctx as unknown as { _matchedRoute: string })._matchedRoute = template;
@@ -113,7 +115,7 @@ export function apiMiddleware(routes: readonly ApiRoute[], tokens: TokenService,
       }
     });
   }
-  return (ctx, next) => (exact.get(`${ctx.method} ${ctx.path}`) ?? routed)(ctx, next);
+  return (ctx, next) => (exact.get(ctx.method)?.get(ctx.path) ?? routed)(ctx, next);
 }
 
 /** Builds the /api/v1 router from `routes`. */
