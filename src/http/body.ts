@@ -53,6 +53,12 @@ export async function readRawBody(ctx: Context, types: readonly string[], limit:
  * than the small bodies it reads.
  */
 function readChunks(req: Context['req'], limit: number): Promise<Buffer[]> {
+  // A small body usually arrives with its headers, and by the time a handler asks for it the HTTP
+  // parser has buffered all of it: take it at once rather than over several turns of the event loop.
+  if (req.complete && req.readableFlowing === null && req.readableLength <= limit) {
+    const all = req.read() as Buffer | null;
+    return Promise.resolve(all === null ? [] : [all]);
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
