@@ -337,8 +337,8 @@ async function engineLatencies(engine: PolicyEngine, requests: CheckRequest[], t
 // neighbour slowing the machine for a while moves one pair, not the result.
 // ---------------------------------------------------------------------------------------------
 
-const HTTP_REQUESTS = 10_000;
-const HTTP_PAIRS = 9;
+const HTTP_REQUESTS = 5_000;
+const HTTP_PAIRS = 21;
 const HTTP_CONCURRENCY = 16;
 
 interface HttpResults {
