@@ -15,7 +15,7 @@ export async function authenticateRequest(tokens: TokenService, ctx: Context): P
   const header = ctx.get('authorization');
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!m) throw new AuthError(401, header ? 'the Authorization header must be "Bearer <token>"' : 'a bearer token is required');
-  const principal = await tokens.authenticate(m[1]!);
+  const principal = await tokens.authenticate(m[1]!, ctx.req.socket);
   if (!principal) throw new AuthError(401, 'the bearer token is not valid');
   (ctx.state as RequestState).principal = principal;
 }
