@@ -153,6 +153,7 @@ export class TokenService {
     return principal;
   }
 
+  /** The full check: the token's row (remembered for TOKEN_RECHECK_MS) and its secret's digest. */
   private async authenticateByHash(bearer: string): Promise<Principal | undefined> {
     const match = TOKEN_PATTERN.exec(bearer);
     // Hash even when the format is wrong, so a malformed token costs what a valid one does.

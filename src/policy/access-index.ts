@@ -155,7 +155,7 @@ interface GrowingView extends SubjectView {
 
 /**
  * The view as it is kept, perhaps for as long as the identity: arrays cut to their length, and the
- * map only where consider() uses it. About 0.6 KB for a subject reaching a dozen principals.
+ * map only where consider() uses it: about 0.6 KB for a subject reaching nine principals.
  */
 function settled(view: GrowingView): SubjectView {
   return { order: view.order.slice(), depth: view.depth.slice(), parent: view.parent.slice(), pos: view.order.length > SMALL_VIEW ? view.pos : undefined };

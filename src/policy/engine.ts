@@ -70,7 +70,7 @@ interface GrantWindow {
 
 /** One identity as decisions see it; replaced whole when it reloads. */
 class Holder implements ViewSlot {
-  /** the access index's view of this identity, kept here so a check needs no cache lookup to find it */
+  /** the access index's view of this identity, kept here so a check needs no cache lookup to find it (about 0.6 KB, only once checked) */
   held?: ViewSlot['held'];
   private items: readonly string[] = [];
   // `items` are the valid grants for every instant in [itemsFrom, itemsUntil).

@@ -40,13 +40,8 @@ function send(ctx: Context, reply: Reply): void {
   }
 }
 
-/** Validates the request against the route's schemas, then runs its handler. */
-function handler(route: ApiRoute, maxBodyBytes: number): Middleware {
-  const run = runner(route, maxBodyBytes);
-  return (ctx) => run(ctx);
-}
-
-function runner(route: ApiRoute, maxBodyBytes: number): (ctx: Context) => Promise<void> {
+/** Validates the request against the route's schemas, then runs its handler; the last step of a route, as middleware or called directly. */
+function handler(route: ApiRoute, maxBodyBytes: number): (ctx: Context) => Promise<void> {
   return async (ctx) => {
     const state = ctx.state as RequestState;
     // Every problem with the parameters, query, body and If-Match is reported in one 400; only a
@@ -98,7 +93,7 @@ export function apiMiddleware(routes: readonly ApiRoute[], tokens: TokenService,
     if (route.path.includes('{')) continue;
     const template = `${API_PREFIX}${route.path}`;
     const authorizeRoute = route.public ? undefined : routeAuthorizer(policy, template);
-    const run = runner(route, maxBodyBytes);
+    const run = handler(route, maxBodyBytes);
     if (!exact.has(route.method)) exact.set(route.method, new Map());
     exact.get(route.method)!.set(template, async (ctx) => {
       // What the router would have set: no parameters, and the pattern metrics and logs label the request with.
