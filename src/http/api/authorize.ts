@@ -106,11 +106,22 @@ function refusal(scopes: readonly string[], allowing: readonly string[], method:
  */
 export function routeAuthorizer(policy: ApiPolicy, template: string): (ctx: Context) => void {
   const fixed = template.includes(':') ? undefined : template;
+  // For a path without parameters the answer depends only on the principal and the method, so it
+  // is remembered per principal object (one is made whenever its token's row is read again).
+  const fixedAnswers = new Map<string, WeakMap<Principal, boolean>>();
+  const allows = (principal: Principal, object: string, action: string): boolean => {
+    if (fixed === undefined) return policy.allows(principal, object, action);
+    let answers = fixedAnswers.get(action);
+    if (answers === undefined) fixedAnswers.set(action, (answers = new WeakMap()));
+    let allowed = answers.get(principal);
+    if (allowed === undefined) answers.set(principal, (allowed = policy.allows(principal, object, action)));
+    return allowed;
+  };
   return (ctx) => {
     const principal = (ctx.state as RequestState).principal;
     const object = fixed ?? objectOf(template, ctx.params as Record<string, string>);
     const action = actionOf(ctx.method);
-    if (!principal || !policy.allows(principal, object, action)) {
+    if (!principal || !allows(principal, object, action)) {
       throw refusal(principal?.scopes ?? [], policy.scopesAllowing(object, action), ctx.method, ctx.path);
     }
   };
