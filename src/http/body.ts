@@ -10,12 +10,19 @@ export class BodyError extends Error {
 
 const JSON_TYPES = ['application/scim+json', 'application/json'];
 
+/** The media type of a Content-Type header, lowercased and without parameters ('' when there is none). */
+function mediaTypeOf(header: string): string {
+  // Most clients send one of the types as is: no need to split it apart.
+  if (JSON_TYPES.includes(header)) return header;
+  return header.split(';')[0]!.trim().toLowerCase();
+}
+
 /**
  * Reads a JSON body of at most `limit` bytes. SCIM and plain JSON media types are accepted, and a
  * body with no content type is read as JSON; reading stops as soon as the limit is passed.
  */
 export async function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
-  const type = (ctx.get('content-type') || '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaTypeOf(ctx.get('content-type'));
   if (type && !JSON_TYPES.includes(type)) {
     throw new BodyError(415, `content type ${type} is not accepted; send application/scim+json or application/json`);
   }
@@ -37,7 +44,7 @@ export async function readJsonBody(ctx: Context, limit: number): Promise<unknown
  * file, which its route parses itself. Like readJsonBody, reading stops as soon as the limit is passed.
  */
 export async function readRawBody(ctx: Context, types: readonly string[], limit: number): Promise<{ mediaType: string; content: Buffer }> {
-  const type = (ctx.get('content-type') || '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaTypeOf(ctx.get('content-type'));
   if (!types.includes(type)) {
     throw new BodyError(415, `${type ? `content type ${type} is not accepted` : 'the request has no content type'}; send ${types.join(' or ')}`);
   }

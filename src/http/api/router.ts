@@ -27,6 +27,11 @@ function validate(where: InputLocation, schema: z.ZodType, value: unknown, issue
   return undefined;
 }
 
+function hasKeys(value: object | undefined): boolean {
+  for (const _ in value) return true;
+  return false;
+}
+
 function validBody(route: ApiRoute, schema: z.ZodType, value: unknown, issues: InputIssue[]): unknown {
   return route.acceptsBody?.(value) === true ? value : validate('body', schema, value, issues);
 }
@@ -48,7 +53,7 @@ function handler(route: ApiRoute, maxBodyBytes: number): (ctx: Context) => Promi
     // body that is not JSON at all, too large or of another media type is refused on its own.
     const issues: InputIssue[] = [];
     // A route that takes no parameters or query, asked without any, has nothing to validate.
-    const params = route.params || Object.keys(ctx.params ?? {}).length > 0 ? validate('params', route.params ?? NO_INPUT, { ...ctx.params }, issues) : {};
+    const params = route.params || hasKeys(ctx.params) ? validate('params', route.params ?? NO_INPUT, { ...ctx.params }, issues) : {};
     const query = route.query || ctx.querystring !== '' ? validate('query', route.query ?? NO_INPUT, { ...ctx.query }, issues) : {};
     const body = route.body ? validBody(route, route.body, await readJsonBody(ctx, maxBodyBytes), issues) : undefined;
     const rawBody = route.rawBody ? await readRawBody(ctx, Object.keys(route.rawBody.mediaTypes), route.rawBody.maxBytes) : undefined;
