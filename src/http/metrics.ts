@@ -27,13 +27,21 @@ interface RouteSeries {
   count: number;
 }
 
-/** The part of a prom-client metric its Registry reads. */
-interface RegistryMetric {
-  name: string;
-  help: string;
-  type: 'counter' | 'histogram';
-  get(): Promise<{ name: string; help: string; type: string; aggregator: 'sum'; values: Array<{ labels: Record<string, string | number>; value: number; metricName?: string }> }>;
-  reset(): void;
+/** One line of a metric as prom-client's Registry prints it. */
+interface MetricValue {
+  labels: Record<string, string | number>;
+  value: number;
+  /** the line's name when it is not the metric's (a histogram's _bucket, _sum and _count) */
+  metricName?: string;
+}
+
+/**
+ * Registers with `registry` a metric whose lines `values` gives at each scrape. The registry reads
+ * a metric's name, help, type, get() and reset() only; its own type names prom-client's classes.
+ */
+function registerMetric(registry: Registry, name: string, help: string, type: 'counter' | 'histogram', values: () => MetricValue[], reset: () => void): void {
+  const metric = { name, help, type, get: async () => ({ name, help, type, aggregator: 'sum' as const, values: values() }), reset };
+  registry.registerMetric(metric as never);
 }
 
 /**
@@ -51,44 +59,22 @@ export class RequestMetrics {
   constructor(registry: Registry) {
     const all = () => [...this.series.values()].flatMap((byRoute) => [...byRoute.values()]);
     const reset = () => this.series.clear();
-    const requests: RegistryMetric = {
-      name: 'iam_http_requests_total',
-      help: 'HTTP requests by method, route pattern and status',
-      type: 'counter',
-      get: async () => ({
-        name: requests.name,
-        help: requests.help,
-        type: requests.type,
-        aggregator: 'sum',
-        values: all().flatMap((s) => [...s.byStatus].map(([status, value]) => ({ labels: { method: s.method, route: s.route, status }, value }))),
+    registerMetric(registry, 'iam_http_requests_total', 'HTTP requests by method, route pattern and status', 'counter',
+      () => all().flatMap((s) => [...s.byStatus].map(([status, value]) => ({ labels: { method: s.method, route: s.route, status }, value }))),
+      reset);
+    const duration = 'iam_http_request_duration_seconds';
+    registerMetric(registry, duration, 'HTTP request latency by method and route pattern', 'histogram',
+      () => all().flatMap((s) => {
+        const labels = { method: s.method, route: s.route };
+        let below = 0;
+        return [
+          ...LATENCY_BUCKETS.map((le, i) => ({ labels: { le, ...labels }, value: (below += s.buckets[i]!), metricName: `${duration}_bucket` })),
+          { labels: { le: '+Inf', ...labels }, value: s.count, metricName: `${duration}_bucket` },
+          { labels, value: s.sum, metricName: `${duration}_sum` },
+          { labels, value: s.count, metricName: `${duration}_count` },
+        ];
       }),
-      reset,
-    };
-    const duration: RegistryMetric = {
-      name: 'iam_http_request_duration_seconds',
-      help: 'HTTP request latency by method and route pattern',
-      type: 'histogram',
-      get: async () => ({
-        name: duration.name,
-        help: duration.help,
-        type: duration.type,
-        aggregator: 'sum',
-        values: all().flatMap((s) => {
-          const labels = { method: s.method, route: s.route };
-          let below = 0;
-          return [
-            ...LATENCY_BUCKETS.map((le, i) => ({ labels: { le, ...labels }, value: (below += s.buckets[i]!), metricName: `${duration.name}_bucket` })),
-            { labels: { le: '+Inf', ...labels }, value: s.count, metricName: `${duration.name}_bucket` },
-            { labels, value: s.sum, metricName: `${duration.name}_sum` },
-            { labels, value: s.count, metricName: `${duration.name}_count` },
-          ];
-        }),
-      }),
-      reset,
-    };
-    // The registry reads only what RegistryMetric lists; its type names its own classes.
-    registry.registerMetric(requests as never);
-    registry.registerMetric(duration as never);
+      reset);
   }
 
   /** Counts one finished request. */
