@@ -16,7 +16,8 @@ import { readPolicyFiles } from './policy-file.js';
 /** The loaded API policy: decides whether a token's scopes allow a method on a path. */
 export class ApiPolicy {
   private readonly allowingCache = new Map<string, Scope[]>();
-  private readonly answers = new Map<string, boolean>();
+  /** principal → method → path → allowed */
+  private readonly answers = new WeakMap<Principal, Map<string, Map<string, boolean>>>();
 
   private constructor(readonly index: AccessIndex, readonly source: string) {}
 
@@ -45,17 +46,22 @@ export class ApiPolicy {
   }
 
   /**
-   * decide(), remembered per token, method and path: the policy never changes once built and a
+   * decide(), remembered per principal, method and path: the policy never changes once built and a
    * principal's scopes never change (a token's scopes are fixed when it is issued), so the answer
-   * cannot go stale. Bounded, since paths carry ids.
+   * cannot go stale. Kept on the principal object, which lives until its token's row is read
+   * again, and looked up without building a key: a route's path without parameters is the same
+   * string every time. Bounded per principal, since paths carry ids.
    */
   allows(principal: Principal, path: string, method: string): boolean {
-    const key = `${principal.tokenId} ${method} ${path}`;
-    let allowed = this.answers.get(key);
+    let byMethod = this.answers.get(principal);
+    if (byMethod === undefined) this.answers.set(principal, (byMethod = new Map()));
+    let byPath = byMethod.get(method);
+    if (byPath === undefined) byMethod.set(method, (byPath = new Map()));
+    let allowed = byPath.get(path);
     if (allowed === undefined) {
       allowed = this.decide(principal.name, principal.scopes, path, method).allowed;
-      if (this.answers.size >= 10_000) this.answers.clear();
-      this.answers.set(key, allowed);
+      if (byPath.size >= 1000) byPath.clear();
+      byPath.set(path, allowed);
     }
     return allowed;
   }
@@ -106,22 +112,11 @@ function refusal(scopes: readonly string[], allowing: readonly string[], method:
  */
 export function routeAuthorizer(policy: ApiPolicy, template: string): (ctx: Context) => void {
   const fixed = template.includes(':') ? undefined : template;
-  // For a path without parameters the answer depends only on the principal and the method, so it
-  // is remembered per principal object (one is made whenever its token's row is read again).
-  const fixedAnswers = new Map<string, WeakMap<Principal, boolean>>();
-  const allows = (principal: Principal, object: string, action: string): boolean => {
-    if (fixed === undefined) return policy.allows(principal, object, action);
-    let answers = fixedAnswers.get(action);
-    if (answers === undefined) fixedAnswers.set(action, (answers = new WeakMap()));
-    let allowed = answers.get(principal);
-    if (allowed === undefined) answers.set(principal, (allowed = policy.allows(principal, object, action)));
-    return allowed;
-  };
   return (ctx) => {
     const principal = (ctx.state as RequestState).principal;
     const object = fixed ?? objectOf(template, ctx.params as Record<string, string>);
     const action = actionOf(ctx.method);
-    if (!principal || !allows(principal, object, action)) {
+    if (!principal || !policy.allows(principal, object, action)) {
       throw refusal(principal?.scopes ?? [], policy.scopesAllowing(object, action), ctx.method, ctx.path);
     }
   };
