@@ -10,10 +10,13 @@ import { invalidRequest } from '../errors.js';
 import { defineRoute, type ApiRoute } from '../route.js';
 import { isoDateTime, requestSchema, responseSchema } from '../schemas.js';
 
+// The longest subject, object and action a check may name; the schema and isPlainCheck both use them.
+const MAX_LENGTH = { subject: 255, object: 1024, action: 128 } as const;
+
 const CheckRequestSchema = requestSchema('CheckRequest', z.strictObject({
-  subject: z.string().min(1).max(255).describe('identity id or userName (any case)'),
-  object: z.string().min(1).max(1024).describe('what is accessed: a path such as /repos/api, or an item such as role:engineer'),
-  action: z.string().min(1).max(128).describe('e.g. read, write; "hold" with an item as object asks whether the subject holds it'),
+  subject: z.string().min(1).max(MAX_LENGTH.subject).describe('identity id or userName (any case)'),
+  object: z.string().min(1).max(MAX_LENGTH.object).describe('what is accessed: a path such as /repos/api, or an item such as role:engineer'),
+  action: z.string().min(1).max(MAX_LENGTH.action).describe('e.g. read, write; "hold" with an item as object asks whether the subject holds it'),
   context: z.strictObject({
     time: isoDateTime.optional().describe('decide as of this instant (grant validity windows); default now'),
   }).optional(),
@@ -35,13 +38,11 @@ export function isPlainCheck(body: unknown): body is CheckRequest {
   let keys = 0;
   for (const key in body) {
     if (key !== 'subject' && key !== 'object' && key !== 'action') return false;
+    const value = (body as Record<string, unknown>)[key];
+    if (typeof value !== 'string' || value.length < 1 || value.length > MAX_LENGTH[key]) return false;
     keys++;
   }
-  const { subject, object, action } = body as Record<string, unknown>;
-  return keys === 3
-    && typeof subject === 'string' && subject.length >= 1 && subject.length <= 255
-    && typeof object === 'string' && object.length >= 1 && object.length <= 1024
-    && typeof action === 'string' && action.length >= 1 && action.length <= 128;
+  return keys === 3;
 }
 
 const CheckResultSchema = responseSchema('CheckResult', z.strictObject({
