@@ -1,8 +1,9 @@
-import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { recordAudit } from '../audit/recorder.js';
 import { uniqueViolation, type Database } from '../db/database.js';
 import { resolveIdentity } from '../policy/identity-ref.js';
 import { parseScopes, type Scope } from './scopes.js';
+import { sameBytes } from './constant-time.js';
 
 /** A token as the server knows it after authentication; never holds the secret. */
 export interface Principal {
@@ -37,10 +38,10 @@ function sha256Hex(text: string): string {
   return hash('sha256', text, 'hex');
 }
 
-/** Compares two hex digests in constant time. */
+/** Compares a hex digest with a stored one's characters, in constant time. */
 function sameDigest(a: string, b: Buffer): boolean {
   // Small strings are copied into Node's shared pool: no allocation of their own.
-  return timingSafeEqual(Buffer.from(a, 'latin1'), b);
+  return sameBytes(Buffer.from(a, 'latin1'), b);
 }
 
 // A digest to compare with when no row was found, so a miss costs what a mismatch does.
@@ -139,9 +140,9 @@ export class TokenService {
   async authenticate(bearer: string, connection?: object): Promise<Principal | undefined> {
     const last = connection === undefined ? undefined : this.byConnection.get(connection);
     if (last !== undefined && this.known.get(last.id) === last.known && Date.now() - last.known.checkedAt < TOKEN_RECHECK_MS) {
-      // UTF-8, so no two texts give the same bytes; the length check leaks only the length of a well-formed token.
+      // UTF-8, so no two texts give the same bytes; only the length of a well-formed token shows in the time taken.
       const presented = Buffer.from(bearer, 'utf8');
-      if (presented.length === last.bearer.length && timingSafeEqual(presented, last.bearer)) return last.known.principal;
+      if (sameBytes(presented, last.bearer)) return last.known.principal;
     }
     const principal = await this.authenticateByHash(bearer);
     if (principal !== undefined && connection !== undefined) {
@@ -169,8 +170,8 @@ export class TokenService {
           [id],
         )
       : [];
-    const stored = row?.secret_hash.length === NO_DIGEST.length ? Buffer.from(row.secret_hash, 'latin1') : NO_DIGEST;
-    const equal = sameDigest(presented, stored) && stored !== NO_DIGEST;
+    const stored = row ? Buffer.from(row.secret_hash, 'latin1') : NO_DIGEST;
+    const equal = sameDigest(presented, stored) && row !== undefined;
     if (!row) {
       if (id !== undefined) this.known.delete(id);
       return undefined;

@@ -4,7 +4,8 @@
  * up, and deciding through it is deciding as the person it was sent to. The page a link opens
  * only shows; deciding takes a POST from that page (mail scanners follow links with GET).
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { sameBytes } from '../auth/constant-time.js';
 
 /** What a link opens: the recipient's waiting approvals, their items in one campaign, or their own requests and expiring access. */
 export type LinkPurpose = 'approvals' | 'review' | 'my-access';
@@ -70,7 +71,7 @@ export function verifyLink(key: Buffer, token: string, now: Date = new Date()): 
   // token has exactly one.
   const expected = Buffer.from(mac(key, payload).toString('base64url'));
   const given = Buffer.from(signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new LinkError('invalid', NOT_OURS);
+  if (!sameBytes(given, expected)) throw new LinkError('invalid', NOT_OURS);
   // Signed by this server, so well-formed unless the format changed since; checked all the same
   // rather than trusted into a query.
   let fields: unknown;
@@ -103,7 +104,7 @@ export function formProof(key: Buffer, token: string): string {
 export function checkFormProof(key: Buffer, token: string, proof: string): boolean {
   const expected = Buffer.from(formProof(key, token));
   const given = Buffer.from(proof);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return sameBytes(given, expected);
 }
 
 /** Makes the link a recipient follows to their page for `purpose` (a review link names its campaign in `ref`), as mail text writes it. */
